@@ -1,0 +1,1 @@
+//! Puhui server and command line.
