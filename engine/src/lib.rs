@@ -1,1 +1,3 @@
 //! Claims engine.
+
+pub mod domain;
