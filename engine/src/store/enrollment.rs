@@ -1,0 +1,391 @@
+//! Enrollment, members and what is left of their cover.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::audit;
+use crate::db::{DbConn, write_transaction};
+use crate::domain::ValidationErrors;
+use crate::domain::adjudication::Balance;
+use crate::domain::canonical::canonical_json;
+use crate::domain::claim::BenefitKind;
+use crate::domain::codes::Icd10Code;
+use crate::domain::enrollment::{EnrollmentRequest, first_covered_day, validate_enrollment};
+use crate::domain::money::Fen;
+use crate::domain::product::BenefitTerms;
+use crate::error::StoreError;
+use crate::schema::{enrollments, ledger_entries, members};
+use crate::store::{Recorded, WriteContext, idempotency, products};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = members)]
+pub struct MemberRow {
+    pub id: i64,
+    pub resident_id_hash: String,
+    pub resident_id_masked: String,
+    pub name: String,
+    pub phone: String,
+    pub birth_date: NaiveDate,
+    pub sex: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = enrollments)]
+pub struct EnrollmentRow {
+    pub id: i64,
+    pub member_id: i64,
+    pub product_id: String,
+    pub product_version_id: i64,
+    pub insurance_type: String,
+    pub declared_conditions: String,
+    pub enrolled_on: NaiveDate,
+    pub coverage_start: NaiveDate,
+    pub waiting_waived: bool,
+    pub enrolled_by: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl EnrollmentRow {
+    pub fn declared(&self) -> Result<Vec<Icd10Code>, StoreError> {
+        Ok(serde_json::from_str(&self.declared_conditions)?)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EnrollmentView {
+    pub id: i64,
+    pub product_id: String,
+    pub product_version_id: i64,
+    pub insurance_type: String,
+    pub declared_conditions: Vec<Icd10Code>,
+    pub enrolled_on: NaiveDate,
+    pub coverage_start: NaiveDate,
+    pub coverage_end: NaiveDate,
+    /// The first day claims are paid: after the waiting period, unless waived.
+    pub first_covered_day: NaiveDate,
+    pub waiting_waived: bool,
+}
+
+/// What the app shows about a member. The resident ID appears only masked.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberView {
+    pub id: i64,
+    pub resident_id_masked: String,
+    pub name: String,
+    pub phone: String,
+    pub birth_date: NaiveDate,
+    pub sex: String,
+    pub enrollments: Vec<EnrollmentView>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = members)]
+struct NewMember<'a> {
+    resident_id_hash: &'a str,
+    resident_id_masked: &'a str,
+    name: &'a str,
+    phone: &'a str,
+    birth_date: NaiveDate,
+    sex: &'a str,
+    created_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = enrollments)]
+struct NewEnrollment<'a> {
+    member_id: i64,
+    product_id: &'a str,
+    product_version_id: i64,
+    insurance_type: &'a str,
+    declared_conditions: &'a str,
+    enrolled_on: NaiveDate,
+    coverage_start: NaiveDate,
+    waiting_waived: bool,
+    enrolled_by: &'a str,
+    created_at: NaiveDateTime,
+}
+
+/// Enrols a person in a product. Returns the member view with the new
+/// enrollment; a retry with the same idempotency key and request returns the
+/// stored view. One enrollment per resident ID per product.
+pub fn enroll(
+    conn: &mut DbConn,
+    ctx: &WriteContext<'_>,
+    idempotency_key: &str,
+    request: &EnrollmentRequest,
+) -> Result<Recorded, StoreError> {
+    write_transaction(conn, |conn| {
+        let product = match products::current(conn, &request.product_id) {
+            Ok(p) => p,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(StoreError::Validation(ValidationErrors::unknown_product(
+                    "product_id",
+                    &request.product_id,
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let valid = validate_enrollment(request, &product.product, ctx.today_china())
+            .map_err(StoreError::Validation)?;
+        // Compared for idempotency with the ID number only as its keyed hash.
+        let canonical = canonical_json(&valid.canonical_json(&ctx.keys.resident_id));
+        idempotency::once(
+            conn,
+            ctx,
+            idempotency_key,
+            "enrollment",
+            &canonical,
+            |conn| {
+                let id_hash = valid.resident_id.keyed_hash(&ctx.keys.resident_id);
+                let now = audit::truncate_to_micros(ctx.now.naive_utc());
+                let existing = members::table
+                    .filter(members::resident_id_hash.eq(&id_hash))
+                    .select(members::id)
+                    .first::<i64>(conn)
+                    .optional()?;
+                let member_id = match existing {
+                    Some(id) => id,
+                    None => diesel::insert_into(members::table)
+                        .values(NewMember {
+                            resident_id_hash: &id_hash,
+                            resident_id_masked: &valid.resident_id.masked(),
+                            name: &valid.name,
+                            phone: &valid.phone,
+                            birth_date: valid.resident_id.birth_date(),
+                            sex: valid.resident_id.sex().as_str(),
+                            created_at: now,
+                        })
+                        .returning(members::id)
+                        .get_result(conn)?,
+                };
+                let already = enrollments::table
+                    .filter(enrollments::member_id.eq(member_id))
+                    .filter(enrollments::product_id.eq(&product.product.id))
+                    .select(enrollments::id)
+                    .first::<i64>(conn)
+                    .optional()?;
+                if already.is_some() {
+                    return Err(StoreError::conflict(
+                        "already_enrolled",
+                        format!(
+                            "this resident ID is already enrolled in product {}",
+                            product.product.id
+                        ),
+                    ));
+                }
+                // Renewing members (enrolled in last year's product) skip the waiting period.
+                let waiting_waived = match &product.product.renews {
+                    Some(previous) => enrollments::table
+                        .filter(enrollments::member_id.eq(member_id))
+                        .filter(enrollments::product_id.eq(previous))
+                        .select(enrollments::id)
+                        .first::<i64>(conn)
+                        .optional()?
+                        .is_some(),
+                    None => false,
+                };
+                let declared = serde_json::to_string(&valid.declared)?;
+                let enrollment_id: i64 = diesel::insert_into(enrollments::table)
+                    .values(NewEnrollment {
+                        member_id,
+                        product_id: &product.product.id,
+                        product_version_id: product.version_id,
+                        insurance_type: valid.insurance_type.as_str(),
+                        declared_conditions: &declared,
+                        enrolled_on: ctx.today_china(),
+                        coverage_start: valid.coverage_start,
+                        waiting_waived,
+                        enrolled_by: ctx.actor,
+                        created_at: now,
+                    })
+                    .returning(enrollments::id)
+                    .get_result(conn)?;
+                audit::append(
+                    conn,
+                    &ctx.keys.audit,
+                    ctx.now,
+                    ctx.actor,
+                    "enrollment.created",
+                    &format!("member:{member_id}"),
+                    &serde_json::json!({
+                        "member_id": member_id,
+                        "enrollment_id": enrollment_id,
+                        "product_id": product.product.id,
+                        "product_version_id": product.version_id,
+                        "coverage_start": valid.coverage_start,
+                        "waiting_waived": waiting_waived,
+                        "new_member": existing.is_none(),
+                    }),
+                )?;
+                let view = member(conn, member_id)?;
+                Ok(serde_json::json!({
+                    "member": view,
+                    "enrollment_id": enrollment_id,
+                }))
+            },
+        )
+    })
+}
+
+pub fn member_row(conn: &mut DbConn, member_id: i64) -> Result<MemberRow, StoreError> {
+    members::table
+        .find(member_id)
+        .select(MemberRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("member", member_id))
+}
+
+pub fn enrollment_rows(
+    conn: &mut DbConn,
+    member_id: i64,
+) -> Result<Vec<EnrollmentRow>, StoreError> {
+    Ok(enrollments::table
+        .filter(enrollments::member_id.eq(member_id))
+        .order(enrollments::id.asc())
+        .select(EnrollmentRow::as_select())
+        .load(conn)?)
+}
+
+fn enrollment_view(conn: &mut DbConn, row: &EnrollmentRow) -> Result<EnrollmentView, StoreError> {
+    let product = products::current(conn, &row.product_id)?;
+    Ok(EnrollmentView {
+        id: row.id,
+        product_id: row.product_id.clone(),
+        product_version_id: row.product_version_id,
+        insurance_type: row.insurance_type.clone(),
+        declared_conditions: row.declared()?,
+        enrolled_on: row.enrolled_on,
+        coverage_start: row.coverage_start,
+        coverage_end: product.product.period_end,
+        first_covered_day: first_covered_day(
+            row.coverage_start,
+            product.product.waiting_days,
+            row.waiting_waived,
+        ),
+        waiting_waived: row.waiting_waived,
+    })
+}
+
+pub fn member(conn: &mut DbConn, member_id: i64) -> Result<MemberView, StoreError> {
+    let row = member_row(conn, member_id)?;
+    let enrollments = enrollment_rows(conn, member_id)?
+        .iter()
+        .map(|e| enrollment_view(conn, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(MemberView {
+        id: row.id,
+        resident_id_masked: row.resident_id_masked,
+        name: row.name,
+        phone: row.phone,
+        birth_date: row.birth_date,
+        sex: row.sex,
+        enrollments,
+    })
+}
+
+/// A benefit balance as the sum of its ledger entries. Sums in Rust with
+/// checked arithmetic: SQL SUM over money would come back as a float on SQLite.
+pub fn balance(
+    conn: &mut DbConn,
+    member_id: i64,
+    product_id: &str,
+    benefit: BenefitKind,
+) -> Result<Balance, StoreError> {
+    let entries: Vec<(i64, i64)> = ledger_entries::table
+        .filter(ledger_entries::member_id.eq(member_id))
+        .filter(ledger_entries::product_id.eq(product_id))
+        .filter(ledger_entries::benefit.eq(benefit.as_str()))
+        .select((ledger_entries::deductible_fen, ledger_entries::paid_fen))
+        .load(conn)?;
+    let mut deductible = 0_i64;
+    let mut paid = 0_i64;
+    for (d, p) in entries {
+        deductible = deductible
+            .checked_add(d)
+            .ok_or_else(|| StoreError::integrity("deductible balance overflows"))?;
+        paid = paid
+            .checked_add(p)
+            .ok_or_else(|| StoreError::integrity("paid balance overflows"))?;
+    }
+    Ok(Balance {
+        deductible_met: Fen(deductible),
+        paid: Fen(paid),
+    })
+}
+
+/// One benefit on the "my cover" screen.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenefitCover {
+    pub benefit: BenefitKind,
+    pub deductible: Fen,
+    pub deductible_met: Fen,
+    pub deductible_left: Fen,
+    pub annual_limit: Fen,
+    pub limit_used: Fen,
+    pub limit_left: Fen,
+    pub coinsurance: rust_decimal::Decimal,
+    pub coinsurance_preexisting: rust_decimal::Decimal,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProductCover {
+    pub product_id: String,
+    pub product_name: String,
+    pub enrollment: EnrollmentView,
+    pub benefits: Vec<BenefitCover>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageView {
+    pub member_id: i64,
+    pub products: Vec<ProductCover>,
+}
+
+fn benefit_cover(kind: BenefitKind, terms: &BenefitTerms, balance: Balance) -> BenefitCover {
+    // Balances never exceed the terms (the ledger is checked on every write),
+    // but a product version with lower terms loaded later could make them:
+    // show zero left rather than a negative amount.
+    let left = |total: Fen, used: Fen| Fen(total.0.saturating_sub(used.0).max(0));
+    BenefitCover {
+        benefit: kind,
+        deductible: terms.deductible,
+        deductible_met: balance.deductible_met,
+        deductible_left: left(terms.deductible, balance.deductible_met),
+        annual_limit: terms.annual_limit,
+        limit_used: balance.paid,
+        limit_left: left(terms.annual_limit, balance.paid),
+        coinsurance: terms.coinsurance,
+        coinsurance_preexisting: terms.coinsurance_preexisting,
+    }
+}
+
+/// Deductible met and left, limit used and left, per benefit and product.
+pub fn coverage(conn: &mut DbConn, member_id: i64) -> Result<CoverageView, StoreError> {
+    member_row(conn, member_id)?;
+    let mut products_cover = Vec::new();
+    for row in enrollment_rows(conn, member_id)? {
+        let product = products::current(conn, &row.product_id)?;
+        let mut benefits = Vec::new();
+        if let Some(terms) = &product.product.inpatient {
+            let b = balance(conn, member_id, &row.product_id, BenefitKind::Inpatient)?;
+            benefits.push(benefit_cover(BenefitKind::Inpatient, terms, b));
+        }
+        if let Some(drug) = &product.product.specialty_drug {
+            let b = balance(conn, member_id, &row.product_id, BenefitKind::SpecialtyDrug)?;
+            benefits.push(benefit_cover(BenefitKind::SpecialtyDrug, &drug.terms, b));
+        }
+        products_cover.push(ProductCover {
+            product_id: row.product_id.clone(),
+            product_name: product.product.name.clone(),
+            enrollment: enrollment_view(conn, &row)?,
+            benefits,
+        });
+    }
+    Ok(CoverageView {
+        member_id,
+        products: products_cover,
+    })
+}

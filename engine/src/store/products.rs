@@ -1,0 +1,190 @@
+//! Products are stored versioned: loading a changed file adds a version, and
+//! every enrollment and decision records the version it was made under.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::audit;
+use crate::db::DbConn;
+use crate::domain::product::Product;
+use crate::error::StoreError;
+use crate::schema::product_versions;
+use crate::store::WriteContext;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = product_versions)]
+pub struct ProductVersionRow {
+    pub id: i64,
+    pub product_id: String,
+    pub version: i32,
+    pub content_hash: String,
+    pub period_start: chrono::NaiveDate,
+    pub period_end: chrono::NaiveDate,
+    pub body: String,
+    pub loaded_by: String,
+    pub loaded_at: NaiveDateTime,
+}
+
+/// A stored product version with its decoded terms.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredProduct {
+    pub version_id: i64,
+    pub version: i32,
+    pub content_hash: String,
+    pub loaded_at: NaiveDateTime,
+    #[serde(flatten)]
+    pub product: Product,
+}
+
+impl TryFrom<ProductVersionRow> for StoredProduct {
+    type Error = StoreError;
+
+    fn try_from(row: ProductVersionRow) -> Result<Self, StoreError> {
+        let product: Product = serde_json::from_str(&row.body)?;
+        if product.content_hash() != row.content_hash {
+            return Err(StoreError::integrity(format!(
+                "product {} version {} does not match its content hash",
+                row.product_id, row.version
+            )));
+        }
+        Ok(StoredProduct {
+            version_id: row.id,
+            version: row.version,
+            content_hash: row.content_hash,
+            loaded_at: row.loaded_at,
+            product,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = product_versions)]
+struct NewProductVersion<'a> {
+    product_id: &'a str,
+    version: i32,
+    content_hash: &'a str,
+    period_start: chrono::NaiveDate,
+    period_end: chrono::NaiveDate,
+    body: &'a str,
+    loaded_by: &'a str,
+    loaded_at: NaiveDateTime,
+}
+
+/// Whether `load` stored a new version or found the same terms already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadOutcome {
+    NewVersion,
+    Unchanged,
+}
+
+/// Stores `product` as its next version, unless the newest stored version has
+/// the same content. Runs in its own write transaction.
+pub fn load(
+    conn: &mut DbConn,
+    ctx: &WriteContext<'_>,
+    product: &Product,
+) -> Result<(StoredProduct, LoadOutcome), StoreError> {
+    crate::db::write_transaction(conn, |conn| {
+        let hash = product.content_hash();
+        if let Some(current) = latest_row(conn, &product.id)? {
+            if current.content_hash == hash {
+                return Ok((StoredProduct::try_from(current)?, LoadOutcome::Unchanged));
+            }
+        }
+        let next_version = latest_row(conn, &product.id)?.map_or(1, |r| r.version + 1);
+        let body = serde_json::to_string(product)?;
+        let loaded_at = audit::truncate_to_micros(ctx.now.naive_utc());
+        let id: i64 = diesel::insert_into(product_versions::table)
+            .values(NewProductVersion {
+                product_id: &product.id,
+                version: next_version,
+                content_hash: &hash,
+                period_start: product.period_start,
+                period_end: product.period_end,
+                body: &body,
+                loaded_by: ctx.actor,
+                loaded_at,
+            })
+            .returning(product_versions::id)
+            .get_result(conn)?;
+        let row: ProductVersionRow = product_versions::table
+            .find(id)
+            .select(ProductVersionRow::as_select())
+            .first(conn)?;
+        audit::append(
+            conn,
+            &ctx.keys.audit,
+            ctx.now,
+            ctx.actor,
+            "product.loaded",
+            &format!("product:{}", product.id),
+            &serde_json::json!({
+                "product_id": product.id,
+                "version": row.version,
+                "version_id": row.id,
+                "content_hash": hash,
+            }),
+        )?;
+        Ok((StoredProduct::try_from(row)?, LoadOutcome::NewVersion))
+    })
+}
+
+fn latest_row(
+    conn: &mut DbConn,
+    product_id: &str,
+) -> Result<Option<ProductVersionRow>, StoreError> {
+    Ok(product_versions::table
+        .filter(product_versions::product_id.eq(product_id))
+        .order(product_versions::version.desc())
+        .select(ProductVersionRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The newest version of a product.
+pub fn current(conn: &mut DbConn, product_id: &str) -> Result<StoredProduct, StoreError> {
+    latest_row(conn, product_id)?
+        .ok_or_else(|| StoreError::not_found("product", product_id))?
+        .try_into()
+}
+
+/// A specific stored version (the one a decision was made under).
+pub fn version(conn: &mut DbConn, version_id: i64) -> Result<StoredProduct, StoreError> {
+    product_versions::table
+        .find(version_id)
+        .select(ProductVersionRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("product version", version_id))?
+        .try_into()
+}
+
+/// The newest version of every product, ordered by period then id.
+pub fn list_current(conn: &mut DbConn) -> Result<Vec<StoredProduct>, StoreError> {
+    let rows: Vec<ProductVersionRow> = product_versions::table
+        .select(ProductVersionRow::as_select())
+        .order((
+            product_versions::product_id.asc(),
+            product_versions::version.desc(),
+        ))
+        .load(conn)?;
+    let mut newest: Vec<ProductVersionRow> = Vec::new();
+    for row in rows {
+        if newest
+            .last()
+            .is_none_or(|last| last.product_id != row.product_id)
+        {
+            newest.push(row);
+        }
+    }
+    let mut products = newest
+        .into_iter()
+        .map(StoredProduct::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    products.sort_by(|a, b| {
+        (a.product.period_start, &a.product.id).cmp(&(b.product.period_start, &b.product.id))
+    });
+    Ok(products)
+}

@@ -1,0 +1,12 @@
+DROP TABLE pricing_runs;
+DROP TABLE api_tokens;
+DROP TABLE audit_events;
+DROP TABLE idempotency_keys;
+DROP TABLE ledger_entries;
+DROP TABLE paid_items;
+DROP TABLE reversals;
+DROP TABLE decisions;
+DROP TABLE claims;
+DROP TABLE enrollments;
+DROP TABLE members;
+DROP TABLE product_versions;
