@@ -29,3 +29,6 @@ pub use product::{
 };
 pub use resident_id::{ResidentId, ResidentIdError, Sex};
 pub use validation::{FieldError, ValidationErrors};
+
+#[cfg(test)]
+mod adjudication_tests;

@@ -935,6 +935,43 @@ pub(crate) mod tests {
         }
     }
 
+    pub(crate) const DEMO_2025: &str = include_str!("../../../products/xiamen-2025.toml");
+    pub(crate) const DEMO_2026: &str = include_str!("../../../products/xiamen-2026.toml");
+
+    #[test]
+    fn shipped_demo_products_load_and_chain() {
+        let previous = Product::from_toml_str(DEMO_2025).unwrap();
+        let current = Product::from_toml_str(DEMO_2026).unwrap();
+        assert_eq!(current.id, "xiamen-2026");
+        assert_eq!(current.renews.as_deref(), Some(previous.id.as_str()));
+        assert_eq!(previous.renews, None);
+        assert_eq!(previous.period_end.succ_opt(), Some(current.period_start));
+        // Usable on 2026-11-28: enrolment open, and that day inside the period.
+        let today = date("2026-11-28");
+        assert!(current.enrollment_open_on(today));
+        assert!(current.period_contains(today));
+        assert!(!previous.enrollment_open_on(today));
+        assert_eq!(current.premium, Fen(12_900));
+        let drugs = current.specialty_drug.as_ref().unwrap();
+        assert_eq!(drugs.terms.deductible, Fen::ZERO);
+        assert_eq!(drugs.formulary.len(), 20);
+        assert_eq!(
+            current.inpatient.as_ref().unwrap().deductible,
+            Fen(2_000_000)
+        );
+        // Same terms in both years: only identity, dates and `renews` differ.
+        let mut aligned = previous.clone();
+        aligned.id = current.id.clone();
+        aligned.name = current.name.clone();
+        aligned.period_start = current.period_start;
+        aligned.period_end = current.period_end;
+        aligned.enrollment_open = current.enrollment_open;
+        aligned.enrollment_close = current.enrollment_close;
+        aligned.renews = current.renews.clone();
+        assert_eq!(aligned, current);
+        assert_ne!(previous.content_hash(), current.content_hash());
+    }
+
     #[test]
     fn waiting_period_may_be_zero_and_renews_optional() {
         let text = replaced("waiting_days = 30", "waiting_days = 0").replacen(
