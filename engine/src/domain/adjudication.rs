@@ -553,6 +553,10 @@ impl AdjudicationError {
         match self {
             AdjudicationError::BenefitNotOffered { .. } => "benefit_not_offered",
             AdjudicationError::ItemKindMismatch { .. } => "item_kind_mismatch",
+            AdjudicationError::Money {
+                source: MoneyError::Negative,
+                ..
+            } => "inconsistent_amounts",
             AdjudicationError::Money { .. } => "amount_overflow",
             AdjudicationError::NotAppealable => "not_appealable",
             AdjudicationError::PriorDoesNotMatchClaim => "prior_does_not_match_claim",

@@ -868,6 +868,22 @@ fn inconsistent_hand_built_amounts_are_an_error_not_a_payment() {
         &claim,
     )
     .unwrap_err();
+    assert_eq!(error.code(), "inconsistent_amounts");
+    let huge = drug_claim(vec![ClaimItem::Drug {
+        drug: atc("L01EB04"),
+        quantity: 100_000,
+        unit_price: Fen(i64::MAX / 1_000),
+        basic_paid: Fen::ZERO,
+        biomarkers: egfr(),
+    }]);
+    let error = adjudicate(
+        &sample(),
+        &cover(),
+        &Balances::default(),
+        &HashSet::new(),
+        &huge,
+    )
+    .unwrap_err();
     assert_eq!(error.code(), "amount_overflow");
 }
 

@@ -126,7 +126,7 @@ impl ClaimItem {
     }
 
     /// What the product may consider, E. Validation guarantees it is neither
-    /// negative nor overflowing; for items built by hand the error says so.
+    /// negative nor overflowing; for items built by hand the error says which.
     pub fn eligible(&self) -> Result<Fen, MoneyError> {
         let not_basic = self.submitted()?.try_sub(self.basic_paid())?;
         let eligible = match self {
@@ -136,7 +136,7 @@ impl ClaimItem {
             ClaimItem::Drug { .. } => not_basic,
         };
         if eligible.is_negative() {
-            return Err(MoneyError::Overflow);
+            return Err(MoneyError::Negative);
         }
         Ok(eligible)
     }
@@ -402,10 +402,18 @@ fn validate_item(
         BenefitKind::Inpatient => inpatient_item(object, &path, errors),
         BenefitKind::SpecialtyDrug => drug_item(object, &path, errors),
     };
-    if errors.0.len() > errors_before {
-        return None;
+    match item {
+        Some(item) if errors.0.len() == errors_before => Some(item),
+        Some(_) => None,
+        None => {
+            // Every refusal above names its field; this keeps a missing item
+            // from ever passing as a shorter valid claim.
+            if errors.0.len() == errors_before {
+                errors.push(path, "invalid_item", "the item could not be read");
+            }
+            None
+        }
     }
-    item
 }
 
 fn amount_field(
@@ -439,8 +447,16 @@ fn inpatient_item(
     let basic_paid = amount_field(object, path, "basic_paid", errors);
     let out_of_catalogue = amount_field(object, path, "out_of_catalogue", errors);
     let (total, basic_paid, out_of_catalogue) = (total?, basic_paid?, out_of_catalogue?);
-    // Each amount is at most 100,000,000.00, so the sum cannot overflow.
-    let covered_elsewhere = basic_paid.checked_add(out_of_catalogue)?;
+    // Each amount is at most 100,000,000.00, so the sum cannot overflow;
+    // should it ever, the item is refused rather than silently dropped.
+    let Some(covered_elsewhere) = basic_paid.checked_add(out_of_catalogue) else {
+        errors.push(
+            path,
+            "amount_too_large",
+            "basic_paid + out_of_catalogue overflows",
+        );
+        return None;
+    };
     if covered_elsewhere > total {
         errors.push(
             path,
@@ -497,7 +513,10 @@ fn drug_item(
     let (drug, quantity, unit_price, basic_paid, biomarkers) =
         (drug?, quantity?, unit_price?, basic_paid?, biomarkers?);
     // quantity <= 100,000 and unit_price <= 10^10 fen: the product fits i64.
-    let gross = unit_price.checked_mul(i64::from(quantity))?;
+    let Some(gross) = unit_price.checked_mul(i64::from(quantity)) else {
+        errors.push(path, "amount_too_large", "quantity x unit_price overflows");
+        return None;
+    };
     if basic_paid > gross {
         errors.push(
             path,

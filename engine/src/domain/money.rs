@@ -27,6 +27,8 @@ pub enum MoneyError {
     Overflow,
     #[error("amount has a fraction of a fen")]
     FractionOfFen,
+    #[error("amounts are inconsistent: the result would be negative")]
+    Negative,
 }
 
 impl Fen {
