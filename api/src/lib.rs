@@ -1,1 +1,17 @@
-//! Puhui server and command line.
+//! The Puhui server and command line: an actix-web API over the claims
+//! engine and the pricing core, and the `puhui` commands that operate them.
+
+pub mod auth;
+pub mod body;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod pricing_runs;
+pub mod ratelimit;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod telemetry;

@@ -1,1 +1,25 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use puhui::cli::{Cli, Command};
+use puhui::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    puhui::telemetry::init(cli.log_format);
+    let result = match &cli.command {
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Price(args) => commands::price::run(args).map_err(|e| e.to_string()),
+        Command::Migrate(args) => commands::migrate::run(args),
+        Command::Token(cmd) => commands::token::run(cmd),
+        Command::Audit(cmd) => commands::audit::run(cmd),
+        Command::Products(cmd) => commands::products::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -299,3 +299,8 @@ where
 }
 
 pub use r2d2::Error as PoolError;
+
+/// A round trip to the database, for readiness checks.
+pub fn ping(conn: &mut DbConn) -> Result<(), StoreError> {
+    conn.batch_execute("SELECT 1").map_err(StoreError::from)
+}

@@ -1,1 +1,9 @@
+//! End-to-end tests: the real `puhui` binary, started on a free port with a
+//! fresh database per test (a SQLite file; and a fresh PostgreSQL schema when
+//! `PUHUI_TEST_POSTGRES_URL` is set), driven over HTTP as the app would.
 
+mod support;
+
+mod api_flow;
+mod cli;
+mod errors_and_roles;

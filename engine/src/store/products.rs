@@ -88,12 +88,13 @@ pub fn load(
 ) -> Result<(StoredProduct, LoadOutcome), StoreError> {
     crate::db::write_transaction(conn, |conn| {
         let hash = product.content_hash();
-        if let Some(current) = latest_row(conn, &product.id)? {
-            if current.content_hash == hash {
-                return Ok((StoredProduct::try_from(current)?, LoadOutcome::Unchanged));
-            }
+        let latest = latest_row(conn, &product.id)?;
+        let next_version = latest.as_ref().map_or(1, |r| r.version + 1);
+        if let Some(current) = latest
+            && current.content_hash == hash
+        {
+            return Ok((StoredProduct::try_from(current)?, LoadOutcome::Unchanged));
         }
-        let next_version = latest_row(conn, &product.id)?.map_or(1, |r| r.version + 1);
         let body = serde_json::to_string(product)?;
         let loaded_at = audit::truncate_to_micros(ctx.now.naive_utc());
         let id: i64 = diesel::insert_into(product_versions::table)

@@ -1,0 +1,45 @@
+//! The `puhui` command line.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "puhui",
+    version,
+    about = "Claims and pricing engine for inclusive city health insurance"
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "PUHUI_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (creates and migrates the database, loads the demo product).
+    Serve(commands::serve::ServeArgs),
+    /// Price a scenario file by Monte Carlo and print the report.
+    Price(commands::price::PriceArgs),
+    /// Apply pending database migrations.
+    Migrate(commands::migrate::MigrateArgs),
+    /// Issue API tokens.
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
+    /// Verify or export the audit log.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
+    /// Load product files.
+    #[command(subcommand)]
+    Products(commands::products::ProductsCommand),
+}

@@ -1,0 +1,21 @@
+//! The `puhui` subcommands.
+
+pub mod audit;
+pub mod migrate;
+pub mod price;
+pub mod products;
+pub mod serve;
+pub mod token;
+
+use engine::store::{Keys, WriteContext};
+
+/// The actor recorded in the audit log for command-line operations.
+pub const CLI_ACTOR: &str = "cli";
+
+pub fn cli_context(keys: &Keys) -> WriteContext<'_> {
+    WriteContext {
+        keys,
+        actor: CLI_ACTOR,
+        now: chrono::Utc::now(),
+    }
+}

@@ -1,0 +1,134 @@
+//! `puhui serve`: the HTTP server on the embedded default or PostgreSQL.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use engine::db::write_transaction;
+use engine::domain::product::Product;
+use engine::store::products::{self, LoadOutcome};
+use engine::store::tokens::{self, Role};
+
+use crate::config::DatabaseArgs;
+use crate::metrics::Metrics;
+use crate::pricing_runs::{PricingLimits, PricingRuns};
+use crate::ratelimit::RateLimiter;
+use crate::state::{AppState, Limits};
+
+/// The demo product shipped with the binary, so `serve` works from any directory.
+const DEMO_PRODUCTS: [(&str, &str); 2] = [
+    (
+        "products/xiamen-2025.toml",
+        include_str!("../../../products/xiamen-2025.toml"),
+    ),
+    (
+        "products/xiamen-2026.toml",
+        include_str!("../../../products/xiamen-2026.toml"),
+    ),
+];
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, env = "PUHUI_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Largest accepted request body in bytes (larger ones get 413).
+    #[arg(long, env = "PUHUI_BODY_LIMIT", default_value_t = 256 * 1024)]
+    pub body_limit: usize,
+    /// Sign-ups allowed per client address per minute without a token.
+    #[arg(long, env = "PUHUI_ENROLLMENTS_PER_MINUTE", default_value_t = 30)]
+    pub enrollments_per_minute: u32,
+    /// HTTP worker threads.
+    #[arg(long, env = "PUHUI_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+    /// Pricing runs allowed at once (more get 429).
+    #[arg(long, default_value_t = 1)]
+    pub pricing_concurrency: usize,
+    /// Largest pricing run accepted, in simulated member-years.
+    #[arg(long, default_value_t = 2_000_000_000)]
+    pub pricing_max_member_years: u64,
+    /// Do not load the demo product at start-up.
+    #[arg(long)]
+    pub no_demo: bool,
+}
+
+pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
+    let (db, keys) = args.db.open().map_err(|e| e.to_string())?;
+    let mut conn = db.get().map_err(|e| e.to_string())?;
+    let ctx = super::cli_context(&keys);
+    if !args.no_demo {
+        for (name, text) in DEMO_PRODUCTS {
+            let product = Product::from_toml_str(text).map_err(|e| format!("{name}: {e}"))?;
+            let (stored, outcome) =
+                products::load(&mut conn, &ctx, &product).map_err(|e| e.to_string())?;
+            if outcome == LoadOutcome::NewVersion {
+                tracing::info!(product.id = %stored.product.id, product.version = stored.version, "demo product loaded");
+            }
+        }
+    }
+    // First start: issue an insurer and an auditor token and print them once.
+    let first_start = !tokens::any_with_role(&mut conn, "insurer").map_err(|e| e.to_string())?;
+    let mut printed = Vec::new();
+    if first_start {
+        for (role, label) in [
+            (Role::Insurer, "first-start insurer"),
+            (Role::Auditor, "first-start auditor"),
+        ] {
+            let secret = crate::auth::new_token_secret();
+            write_transaction(&mut conn, |conn| {
+                tokens::create(conn, &ctx, &secret, &role, label)
+            })
+            .map_err(|e| e.to_string())?;
+            printed.push((role.name(), secret));
+        }
+    }
+    // Runs a stopped server left behind will never finish; say so.
+    let interrupted = engine::store::pricing_runs::mark_interrupted(&mut conn, chrono::Utc::now())
+        .map_err(|e| e.to_string())?;
+    if interrupted > 0 {
+        tracing::warn!(
+            count = interrupted,
+            "pricing runs interrupted by the last shutdown"
+        );
+    }
+    drop(conn);
+
+    let listener = TcpListener::bind(&args.bind)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = Arc::new(AppState {
+        db,
+        keys,
+        limits: Limits {
+            body_bytes: args.body_limit,
+            enrollments_per_minute: args.enrollments_per_minute,
+        },
+        metrics: Metrics::default(),
+        pricing: Arc::new(PricingRuns::new(PricingLimits {
+            concurrency: args.pricing_concurrency.max(1),
+            max_member_years: args.pricing_max_member_years,
+        })),
+        enrollment_limiter: RateLimiter::per_minute(args.enrollments_per_minute),
+    });
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(
+        stdout,
+        "Puhui listening on http://{address} ({} database)",
+        state.db.backend().name()
+    );
+    for (role, secret) in &printed {
+        let _ = writeln!(
+            stdout,
+            "{role} token (shown once, only its hash is stored): {secret}"
+        );
+    }
+    let _ = stdout.flush();
+    drop(stdout);
+    actix_web::rt::System::new()
+        .block_on(crate::server::run(state, listener, args.workers.max(1)))
+        .map_err(|e| format!("server stopped: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}

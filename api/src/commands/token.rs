@@ -1,0 +1,69 @@
+//! `puhui token create`: issue an API token from the command line.
+
+use std::process::ExitCode;
+
+use engine::db::write_transaction;
+use engine::store::tokens::{self, Role};
+
+use crate::config::DatabaseArgs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    Enrollee,
+    Provider,
+    Insurer,
+    Auditor,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its hash is stored).
+    Create(CreateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// The member an enrollee token is bound to.
+    #[arg(long, required_if_eq("role", "enrollee"))]
+    pub member_id: Option<i64>,
+    /// The designated provider id a provider token acts for (e.g. XM-PH-001).
+    #[arg(long, required_if_eq("role", "provider"))]
+    pub provider_id: Option<String>,
+    /// A note to say whom the token is for.
+    #[arg(long, default_value = "issued from the command line")]
+    pub label: String,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+pub fn run(command: &TokenCommand) -> Result<ExitCode, String> {
+    let TokenCommand::Create(args) = command;
+    let role = match (args.role, args.member_id, &args.provider_id) {
+        (RoleArg::Enrollee, Some(member_id), _) => Role::Enrollee { member_id },
+        (RoleArg::Provider, _, Some(provider_id)) if !provider_id.trim().is_empty() => {
+            Role::Provider {
+                provider_id: provider_id.trim().to_owned(),
+            }
+        }
+        (RoleArg::Insurer, _, _) => Role::Insurer,
+        (RoleArg::Auditor, _, _) => Role::Auditor,
+        _ => return Err("--member-id (enrollee) or --provider-id (provider) is required".into()),
+    };
+    let (db, keys) = args.db.open().map_err(|e| e.to_string())?;
+    let mut conn = db.get().map_err(|e| e.to_string())?;
+    let secret = crate::auth::new_token_secret();
+    let ctx = super::cli_context(&keys);
+    let principal = write_transaction(&mut conn, |conn| {
+        tokens::create(conn, &ctx, &secret, &role, &args.label)
+    })
+    .map_err(|e| e.to_string())?;
+    eprintln!(
+        "created {} token {} (shown once; only its hash is stored):",
+        role.name(),
+        principal.token_id
+    );
+    println!("{secret}");
+    Ok(ExitCode::SUCCESS)
+}

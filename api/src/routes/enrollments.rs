@@ -1,0 +1,135 @@
+//! Sign-up and members.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use engine::domain::enrollment::EnrollmentRequest;
+use engine::store::tokens::{self, Role};
+use engine::store::{WriteContext, enrollment};
+
+use crate::auth::{self, Allow};
+use crate::body;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+use super::{note_read, ok, path_id};
+
+/// Enrols a person. Open to the app without a token (rate-limited per client
+/// address); an insurer token may enrol on someone's behalf. Returns the
+/// member and a token for the enrollee's own use. A retry with the same
+/// Idempotency-Key returns the same member and a fresh token (tokens are
+/// stored only as hashes, so the first one cannot be shown again).
+#[utoipa::path(post, path = "/v1/enrollments", tag = "enrollment",
+    request_body(content = crate::openapi::EnrollmentRequestDoc, content_type = "application/json"),
+    params(("Idempotency-Key" = String, Header, description = "Client-chosen key; retries reuse it")),
+    responses((status = 201, description = "Enrolled"), (status = 409, description = "Already enrolled or key reused"),
+        (status = 422, description = "Validation failed"), (status = 429, description = "Too many sign-ups from this address")))]
+#[post("/v1/enrollments")]
+pub async fn enroll(
+    state: web::Data<Arc<AppState>>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let principal = auth::optional(&req, &state).await?;
+    let actor = match &principal {
+        Some(p) => {
+            auth::allow(p, &[Allow::Insurer])?;
+            p.actor()
+        }
+        None => {
+            let address = req
+                .peer_addr()
+                .map(|a| a.ip())
+                .ok_or_else(|| ApiError::Malformed("no client address".into()))?;
+            state
+                .enrollment_limiter
+                .check(address, Instant::now())
+                .map_err(ApiError::RateLimited)?;
+            format!("anonymous:{address}")
+        }
+    };
+    let key = body::idempotency_key(&req)?;
+    let bytes = body::read(payload, state.limits.body_bytes).await?;
+    let request: EnrollmentRequest = body::json(&req, &bytes)?;
+    let (recorded, token) = state
+        .run(move |conn, state| {
+            let ctx = WriteContext {
+                keys: &state.keys,
+                actor: &actor,
+                now: state.now(),
+            };
+            let recorded = enrollment::enroll(conn, &ctx, &key, &request)?;
+            let member_id = recorded.body["member"]["id"].as_i64().ok_or_else(|| {
+                engine::StoreError::integrity("enrollment response has no member id")
+            })?;
+            let secret = auth::new_token_secret();
+            engine::db::write_transaction(conn, |conn| {
+                tokens::create(
+                    conn,
+                    &ctx,
+                    &secret,
+                    &Role::Enrollee { member_id },
+                    "enrollee sign-up",
+                )
+            })?;
+            Ok((recorded, secret))
+        })
+        .await?;
+    let mut body = recorded.body.clone();
+    body["token"] = serde_json::Value::String(token);
+    let mut response = HttpResponse::Created();
+    if recorded.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(body))
+}
+
+/// A member, with their enrollments. The resident ID is shown masked.
+#[utoipa::path(get, path = "/v1/members/{id}", tag = "enrollment",
+    params(("id" = i64, Path, description = "Member id")),
+    responses((status = 200, description = "The member"), (status = 404, description = "No such member")),
+    security(("bearer" = [])))]
+#[get("/v1/members/{id}")]
+pub async fn member(
+    state: web::Data<Arc<AppState>>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let principal = auth::required(&req, &state).await?;
+    auth::allow(
+        &principal,
+        &[Allow::Enrollee, Allow::Insurer, Allow::Auditor],
+    )?;
+    let id = path_id(&req, "id")?;
+    auth::own_member(&principal, id)?;
+    note_read(&state, &principal, &req).await?;
+    let view = state
+        .run(move |conn, _| enrollment::member(conn, id))
+        .await?;
+    Ok(ok(&view))
+}
+
+/// What is left of the member's cover: deductible met and left, limit used
+/// and left, per benefit.
+#[utoipa::path(get, path = "/v1/members/{id}/coverage", tag = "enrollment",
+    params(("id" = i64, Path, description = "Member id")),
+    responses((status = 200, description = "Cover left per product and benefit")),
+    security(("bearer" = [])))]
+#[get("/v1/members/{id}/coverage")]
+pub async fn coverage(
+    state: web::Data<Arc<AppState>>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let principal = auth::required(&req, &state).await?;
+    auth::allow(
+        &principal,
+        &[Allow::Enrollee, Allow::Insurer, Allow::Auditor],
+    )?;
+    let id = path_id(&req, "id")?;
+    auth::own_member(&principal, id)?;
+    note_read(&state, &principal, &req).await?;
+    let view = state
+        .run(move |conn, _| enrollment::coverage(conn, id))
+        .await?;
+    Ok(ok(&view))
+}

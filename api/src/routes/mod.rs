@@ -1,0 +1,80 @@
+//! HTTP handlers: extract, parse into domain types, one engine call, map to a
+//! response. Each is about a screen long; the rules live in `engine`.
+
+pub mod audit;
+pub mod claims;
+pub mod enrollments;
+pub mod ops;
+pub mod pricing;
+pub mod products;
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse};
+use engine::store::tokens::{Principal, Role};
+use engine::store::{Recorded, WriteContext};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Parses a numeric path id; anything else names no resource (404).
+pub fn path_id(req: &HttpRequest, name: &str) -> Result<i64, ApiError> {
+    let raw = req.match_info().get(name).unwrap_or("");
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::NotFound(format!("no resource at id {raw:?}")))
+}
+
+/// 201 with the stored body; a replay says so in a header and returns the
+/// original body unchanged.
+pub fn created(recorded: &Recorded) -> HttpResponse {
+    let mut response = HttpResponse::Created();
+    if recorded.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    response.json(&recorded.body)
+}
+
+pub fn ok<T: Serialize>(body: &T) -> HttpResponse {
+    HttpResponse::Ok().json(body)
+}
+
+/// Auditors' reads are themselves audited: who read what, and when.
+pub async fn note_read(
+    state: &Arc<AppState>,
+    principal: &Principal,
+    req: &HttpRequest,
+) -> Result<(), ApiError> {
+    if principal.role != Role::Auditor {
+        return Ok(());
+    }
+    let actor = principal.actor();
+    let what = serde_json::json!({
+        "method": req.method().as_str(),
+        "path": req.path(),
+        "query": req.query_string(),
+    });
+    state
+        .run(move |conn, state| {
+            let ctx = WriteContext {
+                keys: &state.keys,
+                actor: &actor,
+                now: state.now(),
+            };
+            engine::db::write_transaction(conn, |conn| {
+                engine::audit::append(
+                    conn,
+                    &ctx.keys.audit,
+                    ctx.now,
+                    ctx.actor,
+                    "audit.read",
+                    "http",
+                    &what,
+                )
+                .map(|_| ())
+            })
+        })
+        .await
+}

@@ -1,0 +1,135 @@
+//! Pricing runs for insurers: the same engine as `puhui price`, in the background.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actuarial::{BuiltinTables, Scenario};
+use engine::domain::ValidationErrors;
+use engine::store::{WriteContext, pricing_runs};
+
+use crate::auth::{self, Allow};
+use crate::body;
+use crate::error::ApiError;
+use crate::pricing_runs::Refusal;
+use crate::state::AppState;
+
+use super::{note_read, path_id};
+
+/// Starts a pricing run from a scenario (JSON, or TOML with a TOML or
+/// text/plain content type). Population tables may name only the table
+/// shipped with the server. Responds 202 with the run's id; poll it.
+#[utoipa::path(post, path = "/v1/pricing/runs", tag = "pricing",
+    request_body(content = String, description = "A scenario, as in scenarios/*.toml", content_type = "application/toml"),
+    responses((status = 202, description = "Accepted; poll GET /v1/pricing/runs/{id}"),
+        (status = 422, description = "Invalid or too large scenario"), (status = 429, description = "Too many runs at once")),
+    security(("bearer" = [])))]
+#[post("/v1/pricing/runs")]
+pub async fn start(
+    state: web::Data<Arc<AppState>>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let principal = auth::required(&req, &state).await?;
+    auth::allow(&principal, &[Allow::Insurer])?;
+    let bytes = body::read(payload, state.limits.body_bytes).await?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| ApiError::Malformed("the scenario is not UTF-8".into()))?;
+    let parsed = match body::media_type(&req).as_deref() {
+        Some("application/json") => Scenario::from_json_str(text, "request body", &BuiltinTables),
+        Some("application/toml" | "text/plain" | "application/x-toml") => {
+            Scenario::from_toml_str(text, "request body", &BuiltinTables)
+        }
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(
+                "application/json or application/toml",
+            ));
+        }
+    };
+    let scenario = parsed.map_err(|e| {
+        ApiError::Validation(ValidationErrors::single(
+            e.key().unwrap_or("scenario").to_owned(),
+            "invalid_scenario",
+            e.to_string(),
+        ))
+    })?;
+    state.pricing.admit(&scenario).map_err(|refusal| match refusal {
+        Refusal::Busy => ApiError::RateLimited(5),
+        Refusal::TooLarge { work, max } => ApiError::Validation(ValidationErrors::single(
+            "simulations",
+            "scenario_too_large",
+            format!("the run needs about {work:.3e} member-years of work; this server accepts at most {max}"),
+        )),
+    })?;
+    let actor = principal.actor();
+    let name = scenario.name.clone();
+    let hash = scenario.hash();
+    let started = state
+        .run(move |conn, state| {
+            let ctx = WriteContext {
+                keys: &state.keys,
+                actor: &actor,
+                now: state.now(),
+            };
+            pricing_runs::start(conn, &ctx, &name, &hash).map(|id| (id, actor.clone()))
+        })
+        .await;
+    let (id, actor) = match started {
+        Ok(v) => v,
+        Err(e) => {
+            state.pricing.release();
+            return Err(e);
+        }
+    };
+    let pricing = Arc::clone(&state.pricing);
+    pricing.spawn(id, scenario, state.db.clone(), state.keys.clone(), actor);
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/v1/pricing/runs/{id}")))
+        .json(serde_json::json!({ "id": id, "status": pricing_runs::RUNNING })))
+}
+
+/// A run's status, progress and, once finished, its results (the same
+/// shape as `puhui price --json`).
+#[utoipa::path(get, path = "/v1/pricing/runs/{id}", tag = "pricing",
+    params(("id" = i64, Path, description = "Run id")),
+    responses((status = 200, description = "Status, progress and results"), (status = 404, description = "No such run")),
+    security(("bearer" = [])))]
+#[get("/v1/pricing/runs/{id}")]
+pub async fn status(
+    state: web::Data<Arc<AppState>>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let principal = auth::required(&req, &state).await?;
+    auth::allow(&principal, &[Allow::Insurer, Allow::Auditor])?;
+    let id = path_id(&req, "id")?;
+    note_read(&state, &principal, &req).await?;
+    let row = state
+        .run(move |conn, _| pricing_runs::get(conn, id))
+        .await?;
+    let results = match &row.result {
+        Some(text) => Some(
+            serde_json::from_str::<serde_json::Value>(text)
+                .map_err(|e| ApiError::Internal(format!("stored pricing result: {e}")))?,
+        ),
+        None => None,
+    };
+    let progress = match (row.status.as_str(), state.pricing.progress(id)) {
+        (pricing_runs::RUNNING, Some((done, total))) => serde_json::json!({
+            "done": done, "total": total,
+            "fraction": if total == 0 { 0.0 } else { done as f64 / total as f64 },
+        }),
+        (pricing_runs::SUCCEEDED, _) => serde_json::json!({ "fraction": 1.0 }),
+        _ => serde_json::Value::Null,
+    };
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "id": row.id,
+        "status": row.status,
+        "scenario_name": row.scenario_name,
+        "scenario_hash": row.scenario_hash,
+        "requested_by": row.requested_by,
+        "created_at": row.created_at,
+        "finished_at": row.finished_at,
+        "error": row.error,
+        "progress": progress,
+        "results": results,
+    })))
+}

@@ -1,0 +1,60 @@
+//! Shared server state and the one async/blocking boundary.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use engine::db::DbConn;
+use engine::store::Keys;
+use engine::{Database, StoreError};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::pricing_runs::PricingRuns;
+use crate::ratelimit::RateLimiter;
+
+/// Limits the server enforces on callers.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest accepted request body, in bytes.
+    pub body_bytes: usize,
+    /// Sign-ups allowed per client address per minute.
+    pub enrollments_per_minute: u32,
+}
+
+pub struct AppState {
+    pub db: Database,
+    pub keys: Keys,
+    pub limits: Limits,
+    pub metrics: Metrics,
+    pub pricing: Arc<PricingRuns>,
+    pub enrollment_limiter: RateLimiter,
+}
+
+impl AppState {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    /// Runs blocking database work on actix's blocking pool. The connection
+    /// is checked out inside the closure, so an HTTP worker never waits on
+    /// the pool; a pool timeout or a locked database becomes a 503.
+    pub async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn, &AppState) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let state = Arc::clone(self);
+        let span = tracing::Span::current();
+        let result = web::block(move || {
+            let _entered = span.enter();
+            let mut conn = state.db.get()?;
+            f(&mut conn, &state)
+        })
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("blocking pool: {e}")))?;
+        result.map_err(ApiError::from)
+    }
+}
+
+pub type State = web::Data<Arc<AppState>>;
