@@ -1,1 +1,26 @@
-//! Monte Carlo pricing core.
+//! Monte Carlo pricing of inclusive supplementary health insurance ("Huimin Bao").
+//!
+//! A scenario ([`Scenario`]) names risk groups with their morbidity (or a population morbidity
+//! table), the benefit terms and the pricing basis. [`price`] simulates portfolio-years and
+//! returns [`PricingResults`]: per-group payouts, the portfolio distribution (VaR, TVaR), the flat
+//! premium with its build-up, the cross-subsidy table, and optionally adverse selection and a
+//! sweep over terms. [`render_report`] formats them for people; their JSON form is for machines.
+
+pub mod adverse;
+pub mod alias;
+pub mod dist;
+pub mod engine;
+pub mod fft;
+pub mod member;
+pub mod report;
+pub mod results;
+pub mod scenario;
+pub mod special;
+pub mod stats;
+pub mod table;
+
+pub use engine::{BLOCK_YEARS, PricingError, RunOptions, price};
+pub use report::{render_report, sweep_csv};
+pub use results::PricingResults;
+pub use scenario::{Scenario, ScenarioError};
+pub use table::{BuiltinTables, DirResolver, NoTables, TableResolver};

@@ -1,0 +1,261 @@
+//! Adverse selection: enrolment that responds to the premium, and the premium at which the
+//! enrolled pool pays for itself.
+//!
+//! Take-up of group g at flat premium P: min(1, base_g * (b_g / P)^e_g), with b_g the group's
+//! expected payout per member. The premium the pool needs at P is
+//! R(P) = (sum n_g b_g + RM) / (1 - expense ratio) / sum n_g, where the risk margin RM is the cost
+//! of capital times k * sqrt(sum n_g Var_g): members are independent, so the standard deviation of
+//! the portfolio total is that square root, and k = (risk measure - mean) / std is taken from the
+//! full simulation of the base pool. The pool pays for itself at a premium P* = R(P*); the
+//! smallest such premium up to `max_premium` is reported, or that there is none.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolGroup {
+    pub eligible: f64,
+    pub base_take_up: f64,
+    pub elasticity: f64,
+    /// Expected payout per member-year.
+    pub pure_premium: f64,
+    /// Variance of the payout per member-year.
+    pub variance: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolParams {
+    pub expense_ratio: f64,
+    pub cost_of_capital: f64,
+    /// (risk measure - mean) / standard deviation of the portfolio total.
+    pub risk_factor: f64,
+    pub max_premium: f64,
+}
+
+pub fn take_up(g: &PoolGroup, premium: f64) -> f64 {
+    if g.elasticity == 0.0 {
+        return g.base_take_up.min(1.0);
+    }
+    if premium <= 0.0 {
+        // An infinitely attractive product: everyone with any base take-up enrols.
+        return if g.base_take_up > 0.0 { 1.0 } else { 0.0 };
+    }
+    (g.base_take_up * (g.pure_premium / premium).powf(g.elasticity)).min(1.0)
+}
+
+/// Enrolled members at a premium.
+pub fn members(groups: &[PoolGroup], premium: f64) -> f64 {
+    groups
+        .iter()
+        .map(|g| g.eligible * take_up(g, premium))
+        .sum()
+}
+
+/// Premium the pool enrolled at `premium` needs, or None when nobody enrols.
+pub fn required_premium(groups: &[PoolGroup], params: &PoolParams, premium: f64) -> Option<f64> {
+    let mut n = 0.0;
+    let mut expected = 0.0;
+    let mut variance = 0.0;
+    for g in groups {
+        let m = g.eligible * take_up(g, premium);
+        n += m;
+        expected += m * g.pure_premium;
+        variance += m * g.variance;
+    }
+    if n <= 0.0 {
+        return None;
+    }
+    let margin = params.cost_of_capital * params.risk_factor.max(0.0) * variance.sqrt();
+    Some((expected + margin) / (1.0 - params.expense_ratio) / n)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    Equilibrium { premium: f64, members: f64 },
+    NoEquilibrium,
+}
+
+const GRID_POINTS: usize = 4_000;
+const GRID_DECADES: f64 = 6.0;
+
+/// The smallest premium in (0, max_premium] at which the pool enrolled at that premium pays for
+/// itself.
+pub fn solve(groups: &[PoolGroup], params: &PoolParams) -> Outcome {
+    let gap = |p: f64| required_premium(groups, params, p).map(|r| p - r);
+    let lo = params.max_premium * 10f64.powf(-GRID_DECADES);
+    let mut prev: Option<f64> = None;
+    for i in 0..=GRID_POINTS {
+        let p = lo * (params.max_premium / lo).powf(i as f64 / GRID_POINTS as f64);
+        match gap(p) {
+            Some(h) if h >= 0.0 => {
+                let premium = match prev {
+                    None => p,
+                    Some(a) => bisect(&gap, a, p),
+                };
+                return Outcome::Equilibrium {
+                    premium,
+                    members: members(groups, premium),
+                };
+            }
+            Some(_) => prev = Some(p),
+            // Nobody enrols at this premium: it cannot be a pool that pays for itself.
+            None => prev = None,
+        }
+    }
+    Outcome::NoEquilibrium
+}
+
+fn bisect(gap: &dyn Fn(f64) -> Option<f64>, mut a: f64, mut b: f64) -> f64 {
+    // gap(a) < 0 <= gap(b).
+    for _ in 0..200 {
+        let m = 0.5 * (a + b);
+        if m <= a || m >= b {
+            break;
+        }
+        match gap(m) {
+            Some(h) if h >= 0.0 => b = m,
+            _ => a = m,
+        }
+    }
+    b
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenewalYear {
+    pub year: u32,
+    pub premium_per_member: f64,
+    pub members: f64,
+    pub expected_payout_per_member: f64,
+    pub expected_loss_ratio: f64,
+}
+
+/// Renewal path: each year the pool re-forms at the current premium and the next premium is the
+/// one that pool needs.
+pub fn renewal_path(
+    groups: &[PoolGroup],
+    params: &PoolParams,
+    start_premium: f64,
+    years: u32,
+) -> Vec<RenewalYear> {
+    let mut out = Vec::new();
+    let mut p = start_premium;
+    for year in 0..=years {
+        let n = members(groups, p);
+        if n <= 0.0 || !p.is_finite() {
+            break;
+        }
+        let expected: f64 = groups
+            .iter()
+            .map(|g| g.eligible * take_up(g, p) * g.pure_premium)
+            .sum::<f64>()
+            / n;
+        out.push(RenewalYear {
+            year,
+            premium_per_member: p,
+            members: n,
+            expected_payout_per_member: expected,
+            expected_loss_ratio: if p > 0.0 { expected / p } else { 0.0 },
+        });
+        match required_premium(groups, params, p) {
+            Some(r) => p = r,
+            None => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_groups() -> Vec<PoolGroup> {
+        vec![
+            PoolGroup {
+                eligible: 1000.0,
+                base_take_up: 1.0,
+                elasticity: 0.0,
+                pure_premium: 100.0,
+                variance: 0.0,
+            },
+            PoolGroup {
+                eligible: 1000.0,
+                base_take_up: 0.5,
+                elasticity: 1.0,
+                pure_premium: 10.0,
+                variance: 0.0,
+            },
+        ]
+    }
+
+    #[test]
+    fn known_equilibrium() {
+        // n_B(P) = 1000 * 5 / P for P >= 5, so P = (100000 + 50000 / P) / (1000 + 5000 / P),
+        // i.e. P^2 - 95 P - 50 = 0.
+        let params = PoolParams {
+            expense_ratio: 0.0,
+            cost_of_capital: 0.0,
+            risk_factor: 0.0,
+            max_premium: 1000.0,
+        };
+        let expected = (95.0 + (95.0_f64 * 95.0 + 200.0).sqrt()) / 2.0;
+        match solve(&two_groups(), &params) {
+            Outcome::Equilibrium { premium, members } => {
+                assert!((premium - expected).abs() < 1e-9, "{premium} vs {expected}");
+                assert!((members - (1000.0 + 5000.0 / expected)).abs() < 1e-6);
+            }
+            Outcome::NoEquilibrium => panic!("an equilibrium exists"),
+        }
+        // The renewal path converges to it from the base premium.
+        let path = renewal_path(&two_groups(), &params, 55.0, 30);
+        let last = path.last().unwrap().premium_per_member;
+        assert!((last - expected).abs() < 1e-6, "{last}");
+        // Expenses scale the equilibrium: with a 10% expense ratio the pool needs
+        // P = (100000 + 50000/P) / 0.9 / (1000 + 5000/P): 0.9 P^2 - 95.5 P - 50 = 0.
+        let with_expenses = PoolParams {
+            expense_ratio: 0.1,
+            ..params
+        };
+        let expected = (95.5 + (95.5_f64 * 95.5 + 4.0 * 0.9 * 50.0).sqrt()) / 1.8;
+        match solve(&two_groups(), &with_expenses) {
+            Outcome::Equilibrium { premium, .. } => assert!((premium - expected).abs() < 1e-9),
+            Outcome::NoEquilibrium => panic!("an equilibrium exists"),
+        }
+    }
+
+    #[test]
+    fn none_below_the_ceiling() {
+        let params = PoolParams {
+            expense_ratio: 0.0,
+            cost_of_capital: 0.0,
+            risk_factor: 0.0,
+            max_premium: 90.0,
+        };
+        assert_eq!(solve(&two_groups(), &params), Outcome::NoEquilibrium);
+    }
+
+    #[test]
+    fn risk_margin_can_make_every_pool_too_expensive() {
+        // One group leaving fast (elasticity 3): the fewer members, the larger the risk margin
+        // per member, which grows like P^1.5 and outruns the premium. Check the pool never pays
+        // for itself on a fine grid and that the solver agrees.
+        let g = [PoolGroup {
+            eligible: 100.0,
+            base_take_up: 1.0,
+            elasticity: 3.0,
+            pure_premium: 50.0,
+            variance: 1e8,
+        }];
+        let params = PoolParams {
+            expense_ratio: 0.1,
+            cost_of_capital: 0.1,
+            risk_factor: 3.0,
+            max_premium: 1e6,
+        };
+        for i in 0..10_000 {
+            let p = 1e-3 * (1e9_f64).powf(i as f64 / 10_000.0);
+            if let Some(r) = required_premium(&g, &params, p) {
+                assert!(r > p, "pays for itself at {p}");
+            }
+        }
+        assert_eq!(solve(&g, &params), Outcome::NoEquilibrium);
+    }
+}

@@ -1,0 +1,325 @@
+//! The text report and the sweep CSV.
+
+use std::fmt::Write;
+
+use crate::results::{PricingResults, SweepResult};
+use crate::scenario::RiskMeasure;
+
+/// Thousands-separated amount with `decimals` places.
+pub fn money(x: f64, decimals: usize) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    let s = format!("{:.*}", decimals, x.abs());
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i.to_string(), Some(f.to_string())),
+        None => (s.clone(), None),
+    };
+    let mut grouped = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    let sign = if x < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        "-"
+    } else {
+        ""
+    };
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+fn pct(x: f64, decimals: usize) -> String {
+    format!("{:.*}%", decimals, 100.0 * x)
+}
+
+fn measure_name(m: RiskMeasure) -> &'static str {
+    match m {
+        RiskMeasure::Tvar => "TVaR",
+        RiskMeasure::Var => "VaR",
+    }
+}
+
+/// Human-readable report: per-group and portfolio tables, the premium build-up, the
+/// cross-subsidy table, and adverse selection and sweep results when present. Amounts per member
+/// are in currency units to 2 decimals; portfolio amounts to whole units.
+pub fn render_report(r: &PricingResults) -> String {
+    let mut o = String::new();
+    let cur = &r.currency;
+    let _ = writeln!(o, "Pricing report: {}", r.name);
+    let _ = writeln!(
+        o,
+        "seed {}  simulations {} portfolio-years  scenario sha256 {}  version {}",
+        r.seed,
+        money(r.simulations as f64, 0),
+        r.scenario_hash,
+        r.version
+    );
+    let _ = writeln!(
+        o,
+        "{} members in {} groups; amounts in {cur}; +- is one standard error of the Monte Carlo estimate\n",
+        money(r.members as f64, 0),
+        r.groups.len()
+    );
+
+    let id_w = r
+        .groups
+        .iter()
+        .map(|g| g.id.len())
+        .max()
+        .unwrap_or(2)
+        .clamp(5, 40);
+    let _ = writeln!(o, "Expected payout per member-year, by group");
+    let _ = writeln!(
+        o,
+        "{:<id_w$} {:>11} {:>3} {:>17} {:>10} {:>13} {:>10} {:>10}",
+        "group", "members", "pre", "mean (+- se)", "std", "P(any pay)", "inpatient", "drug"
+    );
+    for g in &r.groups {
+        let _ = writeln!(
+            o,
+            "{:<id_w$} {:>11} {:>3} {:>17} {:>10} {:>13} {:>10} {:>10}",
+            g.id,
+            money(g.members as f64, 0),
+            if g.preexisting { "yes" } else { "" },
+            format!(
+                "{} +- {}",
+                money(g.stats.mean_payout_per_member, 2),
+                money(g.stats.mean_payout_per_member_se, 2)
+            ),
+            money(g.stats.std_payout_per_member, 0),
+            pct(g.stats.prob_any_payout, 3),
+            g.by_benefit
+                .inpatient
+                .map_or("-".into(), |s| money(s.mean_payout_per_member, 2)),
+            g.by_benefit
+                .specialty_drug
+                .map_or("-".into(), |s| money(s.mean_payout_per_member, 2)),
+        );
+    }
+
+    let p = &r.portfolio;
+    let _ = writeln!(
+        o,
+        "\nPortfolio annual payout ({} members)",
+        money(p.members as f64, 0)
+    );
+    let _ = writeln!(
+        o,
+        "  mean  {:>18} +- {}",
+        money(p.mean, 0),
+        money(p.mean_se, 0)
+    );
+    let _ = writeln!(
+        o,
+        "  std   {:>18} +- {}",
+        money(p.std, 0),
+        money(p.std_se, 0)
+    );
+    for (level, var) in &p.var {
+        let l: f64 = level.parse().unwrap_or(0.0);
+        let _ = writeln!(
+            o,
+            "  {:<6} VaR {:>18} +- {:<12} TVaR {:>18} +- {}",
+            pct(l, 1),
+            money(*var, 0),
+            money(p.var_se.get(level).copied().unwrap_or(0.0), 0),
+            money(p.tvar.get(level).copied().unwrap_or(0.0), 0),
+            money(p.tvar_se.get(level).copied().unwrap_or(0.0), 0),
+        );
+    }
+
+    let pr = &r.premium;
+    let n = r.members.max(1) as f64;
+    let _ = writeln!(o, "\nPremium build-up (flat premium, per member)");
+    let _ = writeln!(
+        o,
+        "  expected payout                     {:>12} +- {}",
+        money(pr.expected_payout / n, 2),
+        money(pr.expected_payout_se / n, 2)
+    );
+    let _ = writeln!(
+        o,
+        "  risk margin                         {:>12}   ({} x ({} {} - mean) = {} x {})",
+        money(pr.risk_margin / n, 2),
+        pct(pr.cost_of_capital, 1),
+        measure_name(pr.risk_measure),
+        pct(pr.level, 1),
+        pct(pr.cost_of_capital, 1),
+        money(pr.risk_measure_value - pr.expected_payout, 0)
+    );
+    let _ = writeln!(
+        o,
+        "  expenses                            {:>12}   ({} of gross premium)",
+        money(pr.expenses / n, 2),
+        pct(pr.expense_ratio, 1)
+    );
+    let _ = writeln!(
+        o,
+        "  gross flat premium                  {:>12} +- {}",
+        money(pr.flat_premium_per_member, 2),
+        money(pr.flat_premium_per_member_se, 2)
+    );
+    let _ = writeln!(
+        o,
+        "  portfolio gross premium             {:>12}",
+        money(pr.gross_premium, 0)
+    );
+    let _ = writeln!(
+        o,
+        "  expected loss ratio                 {:>12}",
+        pct(pr.expected_loss_ratio, 1)
+    );
+    let _ = writeln!(
+        o,
+        "  P(loss ratio > 100%)                {:>12} +- {}",
+        pct(pr.prob_loss_ratio_above_100, 2),
+        pct(pr.prob_loss_ratio_above_100_se, 2)
+    );
+    if let Some(t) = &pr.target {
+        let _ = writeln!(
+            o,
+            "  at target loss ratio {:<6}         {:>12} +- {}  (margin after expenses {} per member, {:.2}x the risk margin; P(loss ratio > 100%) {})",
+            pct(t.target_loss_ratio, 1),
+            money(t.premium_per_member, 2),
+            money(t.premium_per_member_se, 2),
+            money(t.margin_per_member, 2),
+            t.margin_to_risk_margin,
+            pct(t.prob_loss_ratio_above_100, 2)
+        );
+    }
+
+    let _ = writeln!(
+        o,
+        "\nCross-subsidy under the flat premium (subsidy > 0: the group pays for others)"
+    );
+    let _ = writeln!(
+        o,
+        "{:<id_w$} {:>11} {:>12} {:>12} {:>10} {:>9} {:>16}",
+        "group", "members", "pure prem.", "risk-rated", "flat", "loss r.", "subsidy/year"
+    );
+    for c in &pr.cross_subsidy {
+        let _ = writeln!(
+            o,
+            "{:<id_w$} {:>11} {:>12} {:>12} {:>10} {:>9} {:>16}",
+            c.id,
+            money(c.members as f64, 0),
+            money(c.pure_premium_per_member, 2),
+            money(c.risk_rated_premium_per_member, 2),
+            money(c.flat_premium_per_member, 2),
+            pct(c.loss_ratio, 1),
+            money(c.subsidy, 0)
+        );
+    }
+
+    if let Some(a) = &r.adverse_selection {
+        let _ = writeln!(
+            o,
+            "\nAdverse selection (take-up = base x (expected benefit / premium)^elasticity, capped at 1)"
+        );
+        match (a.premium_per_member, a.members) {
+            (Some(p), Some(m)) => {
+                let _ = writeln!(
+                    o,
+                    "  the enrolled pool pays for itself at {} per member with {} members (expected payout {} per member)",
+                    money(p, 2),
+                    money(m, 0),
+                    money(a.expected_payout_per_member.unwrap_or(0.0), 2)
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    o,
+                    "  no premium up to {} per member at which the enrolled pool pays for itself",
+                    money(a.max_premium, 2)
+                );
+            }
+        }
+        let _ = writeln!(o, "  renewal path from the base premium:");
+        let _ = writeln!(
+            o,
+            "  {:>4} {:>12} {:>14} {:>14} {:>10}",
+            "year", "premium", "members", "exp. payout", "loss r."
+        );
+        for y in &a.renewal {
+            let _ = writeln!(
+                o,
+                "  {:>4} {:>12} {:>14} {:>14} {:>10}",
+                y.year,
+                money(y.premium_per_member, 2),
+                money(y.members, 0),
+                money(y.expected_payout_per_member, 2),
+                pct(y.expected_loss_ratio, 1)
+            );
+        }
+    }
+
+    if let Some(s) = &r.sweep {
+        let _ = writeln!(
+            o,
+            "\nSweep ({} portfolio-years per row; VaR/TVaR at {})",
+            money(s.simulations as f64, 0),
+            pct(s.level, 1)
+        );
+        o.push_str(&sweep_csv(s));
+    }
+
+    let m = &r.method;
+    let _ = writeln!(o, "\nMethod: {}", m.description);
+    let _ = writeln!(
+        o,
+        "RNG: {}, {} portfolio-years per block. Discretisation: expected payouts within {:.1e} (relative), payout probabilities within {:.1e}.",
+        m.rng, m.block_years, m.max_relative_discretisation_error, m.max_prob_discretisation_error
+    );
+    o
+}
+
+/// One row per sweep point: the swept values, then the results. Money to 2 decimals per member,
+/// whole units for portfolio totals.
+pub fn sweep_csv(s: &SweepResult) -> String {
+    let mut o = String::new();
+    for k in &s.keys {
+        o.push_str(k);
+        o.push(',');
+    }
+    o.push_str("members,expected_payout,expected_payout_se,flat_premium_per_member,flat_premium_per_member_se,expected_loss_ratio,var,var_se,tvar,tvar_se,prob_loss_ratio_above_100\n");
+    for row in &s.rows {
+        for v in &row.values {
+            let _ = write!(o, "{v},");
+        }
+        let _ = writeln!(
+            o,
+            "{},{:.0},{:.0},{:.2},{:.2},{:.4},{:.0},{:.0},{:.0},{:.0},{:.4}",
+            row.members,
+            row.expected_payout,
+            row.expected_payout_se,
+            row.flat_premium_per_member,
+            row.flat_premium_per_member_se,
+            row.expected_loss_ratio,
+            row.var,
+            row.var_se,
+            row.tvar,
+            row.tvar_se,
+            row.prob_loss_ratio_above_100
+        );
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::money;
+
+    #[test]
+    fn money_groups_thousands() {
+        assert_eq!(money(1_234_567.891, 2), "1,234,567.89");
+        assert_eq!(money(999.0, 0), "999");
+        assert_eq!(money(-1000.0, 0), "-1,000");
+        assert_eq!(money(-0.001, 2), "0.00");
+        assert_eq!(money(0.5, 2), "0.50");
+    }
+}

@@ -1,0 +1,212 @@
+//! The results of a pricing run. The JSON form of [`PricingResults`] is the `--json` contract.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::adverse::RenewalYear;
+use crate::scenario::RiskMeasure;
+
+/// Monte Carlo estimates for one member-year payout, each with its standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PayoutStats {
+    pub mean_payout_per_member: f64,
+    pub mean_payout_per_member_se: f64,
+    pub std_payout_per_member: f64,
+    pub std_payout_per_member_se: f64,
+    pub prob_any_payout: f64,
+    pub prob_any_payout_se: f64,
+}
+
+/// The same quantities computed from the discretised member-level distributions (no Monte
+/// Carlo error; the discretisation error is reported under `method`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ExactStats {
+    pub mean_payout_per_member: f64,
+    pub std_payout_per_member: f64,
+    pub prob_any_payout: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ByBenefit {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inpatient: Option<PayoutStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub specialty_drug: Option<PayoutStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupResult {
+    pub id: String,
+    pub members: u64,
+    pub preexisting: bool,
+    #[serde(flatten)]
+    pub stats: PayoutStats,
+    pub by_benefit: ByBenefit,
+    pub exact: ExactStats,
+}
+
+/// Annual portfolio payout (all members, all priced benefits). `var`/`tvar` are keyed by level.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PortfolioResult {
+    pub members: u64,
+    pub mean: f64,
+    pub mean_se: f64,
+    pub std: f64,
+    pub std_se: f64,
+    pub var: BTreeMap<String, f64>,
+    pub var_se: BTreeMap<String, f64>,
+    pub tvar: BTreeMap<String, f64>,
+    pub tvar_se: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CrossSubsidyRow {
+    pub id: String,
+    pub members: u64,
+    /// Risk-rated pure premium: the group's expected payout per member.
+    pub pure_premium_per_member: f64,
+    pub pure_premium_per_member_se: f64,
+    /// What the group would pay if the same loadings were applied to its own pure premium.
+    pub risk_rated_premium_per_member: f64,
+    pub flat_premium_per_member: f64,
+    /// Flat premium x members.
+    pub premium_paid: f64,
+    /// Pure premium x members.
+    pub expected_payout: f64,
+    /// Premium paid minus the risk-rated premium for the group: positive when the group pays for
+    /// others. Sums to zero over the groups.
+    pub subsidy: f64,
+    /// Expected payout / premium paid.
+    pub loss_ratio: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetLossRatioResult {
+    pub target_loss_ratio: f64,
+    pub premium_per_member: f64,
+    pub premium_per_member_se: f64,
+    pub gross_premium: f64,
+    /// Premium - expenses - expected payout, for the portfolio.
+    pub margin: f64,
+    pub margin_per_member: f64,
+    /// Margin as a multiple of the risk margin the pricing basis asks for.
+    pub margin_to_risk_margin: f64,
+    pub prob_loss_ratio_above_100: f64,
+    pub prob_loss_ratio_above_100_se: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PremiumResult {
+    pub risk_measure: RiskMeasure,
+    pub level: f64,
+    pub expense_ratio: f64,
+    pub cost_of_capital: f64,
+    /// Portfolio totals per year.
+    pub expected_payout: f64,
+    pub expected_payout_se: f64,
+    pub risk_measure_value: f64,
+    pub risk_measure_value_se: f64,
+    pub risk_margin: f64,
+    /// Bounds the error as if the mean and the risk measure were perfectly correlated.
+    pub risk_margin_se: f64,
+    pub expenses: f64,
+    pub gross_premium: f64,
+    pub gross_premium_se: f64,
+    pub flat_premium_per_member: f64,
+    pub flat_premium_per_member_se: f64,
+    pub expected_loss_ratio: f64,
+    pub expected_loss_ratio_se: f64,
+    pub prob_loss_ratio_above_100: f64,
+    pub prob_loss_ratio_above_100_se: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetLossRatioResult>,
+    pub cross_subsidy: Vec<CrossSubsidyRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupTakeUp {
+    pub id: String,
+    pub take_up: f64,
+    pub members: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdverseSelectionResult {
+    /// "equilibrium" or "no_equilibrium".
+    pub status: String,
+    pub max_premium: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub premium_per_member: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_payout_per_member: Option<f64>,
+    /// (risk measure - mean) / std of the base run, used to scale the risk margin to other pools.
+    pub risk_factor: f64,
+    pub groups: Vec<GroupTakeUp>,
+    pub renewal: Vec<RenewalYear>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRow {
+    /// One value per key, in the order of `SweepResult::keys`.
+    pub values: Vec<f64>,
+    pub members: u64,
+    pub expected_payout: f64,
+    pub expected_payout_se: f64,
+    pub flat_premium_per_member: f64,
+    pub flat_premium_per_member_se: f64,
+    pub expected_loss_ratio: f64,
+    /// VaR and TVaR of the portfolio total at the pricing level.
+    pub var: f64,
+    pub var_se: f64,
+    pub tvar: f64,
+    pub tvar_se: f64,
+    pub prob_loss_ratio_above_100: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepResult {
+    pub simulations: u64,
+    pub level: f64,
+    pub keys: Vec<String>,
+    pub rows: Vec<SweepRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MethodInfo {
+    pub description: String,
+    pub rng: String,
+    pub block_years: u64,
+    /// Largest |E[Y]_h - E[Y]_2h| / E[Y] over groups and benefits (a conservative bound on the
+    /// relative discretisation error of the expected payout).
+    pub max_relative_discretisation_error: f64,
+    /// Largest |P(Y>0)_h - P(Y>0)_2h| over groups and benefits.
+    pub max_prob_discretisation_error: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PricingResults {
+    pub name: String,
+    pub currency: String,
+    pub seed: u64,
+    pub simulations: u64,
+    pub scenario_hash: String,
+    pub version: String,
+    pub members: u64,
+    pub groups: Vec<GroupResult>,
+    pub portfolio: PortfolioResult,
+    pub premium: PremiumResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adverse_selection: Option<AdverseSelectionResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepResult>,
+    pub method: MethodInfo,
+}
+
+impl PricingResults {
+    pub fn to_json_pretty(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+}

@@ -1,0 +1,113 @@
+//! `puhui price`: price a scenario file by Monte Carlo and print the report.
+//!
+//! The report goes to stdout, a progress bar to stderr (only for runs that last more than a
+//! moment, and only on a terminal), the JSON results to `--json FILE`. A scenario with a
+//! `[sweep]` prints its rows as CSV inside the report, or writes them to `--sweep-csv FILE`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actuarial::{PricingError, RunOptions, Scenario, ScenarioError, render_report, sweep_csv};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+#[derive(clap::Args, Debug)]
+pub struct PriceArgs {
+    /// Scenario file: TOML, or JSON when the extension is .json. Tables are resolved relative
+    /// to it.
+    pub scenario: PathBuf,
+    /// Also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Do not show the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Worker threads (default: all cores). The results do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub threads: Option<u16>,
+    /// Write the sweep rows as CSV to FILE instead of printing them in the report.
+    #[arg(long, value_name = "FILE")]
+    pub sweep_csv: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PriceCommandError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("pricing failed: {0}")]
+    Pricing(#[from] PricingError),
+    #[error("--sweep-csv: the scenario defines no [sweep]")]
+    NoSweep,
+    #[error("cannot write {path}: {message}")]
+    Write { path: String, message: String },
+}
+
+/// Show nothing for runs shorter than this.
+const PROGRESS_DELAY: Duration = Duration::from_millis(400);
+const PROGRESS_TICK: Duration = Duration::from_millis(100);
+
+pub fn run(args: &PriceArgs) -> Result<ExitCode, PriceCommandError> {
+    let scenario = Scenario::from_path(&args.scenario)?;
+    if args.sweep_csv.is_some() && scenario.sweep.is_none() {
+        return Err(PriceCommandError::NoSweep);
+    }
+    let progress = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let options = RunOptions {
+        threads: args.threads.map(usize::from),
+        progress: Some(&progress),
+        ..RunOptions::default()
+    };
+    let total = scenario.progress_total();
+    let results = std::thread::scope(|scope| {
+        if !args.quiet {
+            scope.spawn(|| show_progress(&progress, total, &done));
+        }
+        let r = actuarial::price(&scenario, &options);
+        done.store(true, Ordering::Release);
+        r
+    })?;
+
+    if let Some(path) = &args.json {
+        let json = results.to_json_pretty().map_err(|e| write_error(path, e))?;
+        std::fs::write(path, json + "\n").map_err(|e| write_error(path, e))?;
+    }
+    let mut printed = results.clone();
+    if let (Some(path), Some(sweep)) = (&args.sweep_csv, &results.sweep) {
+        std::fs::write(path, sweep_csv(sweep)).map_err(|e| write_error(path, e))?;
+        // Written to the file: keep the report short.
+        printed.sweep = None;
+    }
+    print!("{}", render_report(&printed));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_error(path: &Path, e: impl std::fmt::Display) -> PriceCommandError {
+    PriceCommandError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn show_progress(progress: &AtomicU64, total: u64, done: &AtomicBool) {
+    let start = Instant::now();
+    while start.elapsed() < PROGRESS_DELAY {
+        if done.load(Ordering::Acquire) {
+            return;
+        }
+        std::thread::sleep(PROGRESS_TICK);
+    }
+    // indicatif draws nothing when stderr is not a terminal.
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "pricing [{bar:40}] {human_pos}/{human_len} portfolio-years, {elapsed} elapsed, eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    while !done.load(Ordering::Acquire) {
+        bar.set_position(progress.load(Ordering::Relaxed));
+        std::thread::sleep(PROGRESS_TICK);
+    }
+    bar.finish_and_clear();
+}
