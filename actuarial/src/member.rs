@@ -206,19 +206,19 @@ pub fn merge_for_sampling(values: &[f64], probs: &[f64], limit: f64) -> (Vec<f64
     let mut out_p = Vec::new();
     let mut bucket: Option<(f64, f64, f64)> = None; // (lowest value, sum p, sum p v)
     let flush = |b: &mut Option<(f64, f64, f64)>, out_v: &mut Vec<f64>, out_p: &mut Vec<f64>| {
-        if let Some((low, p, pv)) = b.take() {
-            if p > 0.0 {
-                out_v.push((pv / p).max(low));
-                out_p.push(p);
-            }
+        if let Some((low, p, pv)) = b.take()
+            && p > 0.0
+        {
+            out_v.push((pv / p).max(low));
+            out_p.push(p);
         }
     };
     for (&v, &p) in values.iter().zip(probs) {
         let alone = v <= 0.0 || v >= limit;
-        if let Some((low, _, _)) = bucket {
-            if alone || v - low > SAMPLING_RELATIVE_WIDTH * low {
-                flush(&mut bucket, &mut out_v, &mut out_p);
-            }
+        if let Some((low, _, _)) = bucket
+            && (alone || v - low > SAMPLING_RELATIVE_WIDTH * low)
+        {
+            flush(&mut bucket, &mut out_v, &mut out_p);
         }
         if alone {
             out_v.push(v);
