@@ -56,6 +56,7 @@ impl std::fmt::Debug for AuditKey {
 #[diesel(table_name = audit_events)]
 pub struct AuditEvent {
     pub seq: i64,
+    #[serde(with = "crate::store::utc")]
     pub at: NaiveDateTime,
     pub actor: String,
     pub action: String,

@@ -7,3 +7,4 @@ mod support;
 mod api_flow;
 mod cli;
 mod errors_and_roles;
+mod pricing;

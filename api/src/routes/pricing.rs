@@ -120,16 +120,8 @@ pub async fn status(
         (pricing_runs::SUCCEEDED, _) => serde_json::json!({ "fraction": 1.0 }),
         _ => serde_json::Value::Null,
     };
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "id": row.id,
-        "status": row.status,
-        "scenario_name": row.scenario_name,
-        "scenario_hash": row.scenario_hash,
-        "requested_by": row.requested_by,
-        "created_at": row.created_at,
-        "finished_at": row.finished_at,
-        "error": row.error,
-        "progress": progress,
-        "results": results,
-    })))
+    let mut body = serde_json::to_value(&row).map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["progress"] = progress;
+    body["results"] = results.unwrap_or(serde_json::Value::Null);
+    Ok(HttpResponse::Ok().json(body))
 }

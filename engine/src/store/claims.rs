@@ -72,6 +72,7 @@ pub struct DecisionView {
     pub parent_decision_id: Option<i64>,
     pub product_version_id: i64,
     pub decided_by: String,
+    #[serde(with = "crate::store::utc")]
     pub decided_at: NaiveDateTime,
     #[serde(flatten)]
     pub decision: ClaimDecision,
@@ -81,6 +82,7 @@ pub struct DecisionView {
 pub struct ReversalView {
     pub reason: String,
     pub reversed_by: String,
+    #[serde(with = "crate::store::utc")]
     pub reversed_at: NaiveDateTime,
 }
 
@@ -95,6 +97,7 @@ pub struct ClaimView {
     pub service_date: NaiveDate,
     pub provider_id: String,
     pub submitted_by: String,
+    #[serde(with = "crate::store::utc")]
     pub submitted_at: NaiveDateTime,
     /// `paid`, `partial`, `denied` (of the decision in force), or `reversed`.
     pub status: String,
@@ -113,6 +116,7 @@ pub struct ClaimSummary {
     pub provider_id: String,
     pub status: String,
     pub payable: Fen,
+    #[serde(with = "crate::store::utc")]
     pub submitted_at: NaiveDateTime,
 }
 

@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod pricing_runs;
 pub mod products;
 pub mod tokens;
+pub mod utc;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use hmac::{Hmac, Mac};

@@ -28,7 +28,9 @@ pub struct PricingRunRow {
     pub error: Option<String>,
     #[serde(skip)]
     pub result: Option<String>,
+    #[serde(serialize_with = "crate::store::utc::serialize")]
     pub created_at: NaiveDateTime,
+    #[serde(serialize_with = "crate::store::utc::option::serialize")]
     pub finished_at: Option<NaiveDateTime>,
 }
 

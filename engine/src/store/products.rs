@@ -32,6 +32,7 @@ pub struct StoredProduct {
     pub version_id: i64,
     pub version: i32,
     pub content_hash: String,
+    #[serde(with = "crate::store::utc")]
     pub loaded_at: NaiveDateTime,
     #[serde(flatten)]
     pub product: Product,
