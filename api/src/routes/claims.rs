@@ -76,6 +76,13 @@ pub async fn submit(
     let bytes = body::read(payload, state.limits.body_bytes).await?;
     let submission: ClaimSubmission = body::json(&req, &bytes)?;
     auth::own_member(&principal, submission.member_id)?;
+    if let Role::Provider { provider_id } = &principal.role
+        && submission.provider_id.trim() != provider_id
+    {
+        return Err(ApiError::Forbidden(
+            "a provider token can only submit its own claims",
+        ));
+    }
     let actor = principal.actor();
     let recorded = state
         .run(move |conn, state| {
