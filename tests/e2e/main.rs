@@ -5,6 +5,7 @@
 mod support;
 
 mod api_flow;
+mod busy;
 mod cli;
 mod errors_and_roles;
 mod pricing;
