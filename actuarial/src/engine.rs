@@ -748,9 +748,26 @@ fn sweep(
     options: &RunOptions<'_>,
 ) -> Result<SweepResult, PricingError> {
     let mut rows = Vec::new();
+    // take_up_scale is the last axis, so consecutive rows often differ only in enrolment: the
+    // member-level distributions of the previous row are then reused.
+    let mut previous: Option<(Vec<u64>, Vec<GroupModel>)> = None;
     for values in sweep_combinations(spec) {
         let s = sweep_point(scenario, spec, &values);
-        let models = build_models(&s)?;
+        let term_key: Vec<u64> = spec
+            .axes
+            .iter()
+            .zip(&values)
+            .filter(|(a, _)| a.key != SweepKey::TakeUpScale)
+            .map(|(_, v)| v.to_bits())
+            .collect();
+        let models = match previous.take() {
+            Some((key, models)) if key == term_key => models
+                .into_iter()
+                .zip(&s.groups)
+                .map(|(m, g)| GroupModel::new(g.members, m.inpatient, m.specialty_drug))
+                .collect(),
+            _ => build_models(&s)?,
+        };
         // The same seed and streams at every point: common random numbers make differences
         // between rows much less noisy than the rows themselves.
         let sim = simulate(&models, s.simulations, s.seed, options)?;
@@ -770,6 +787,7 @@ fn sweep(
             tvar_se,
             prob_loss_ratio_above_100: c.premium.prob_loss_ratio_above_100,
         });
+        previous = Some((term_key, models));
     }
     Ok(SweepResult {
         simulations: spec.simulations,

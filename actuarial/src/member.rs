@@ -6,7 +6,7 @@
 //! * Single-event frequencies (Bernoulli): S is one severity draw. The range [D, D + L/c] is cut
 //!   into cells; each cell becomes one atom at its exact conditional mean payout (the payout is
 //!   linear in S on the cell), plus an atom at L for S above D + L/c. P(Y > 0) and E[Y] are then
-//!   exact; only the spread inside a cell (at most (c h)^2 / 12 of variance per draw) is lost.
+//!   exact; only the spread inside a cell is lost from the variance.
 //! * Other frequencies: severities are capped at the top of the lattice (exact for Y, which only
 //!   depends on min(S, D + L/c)), discretised on a lattice of span h by local moment matching
 //!   (mean preserving), and compounded with an FFT of the frequency's generating function, with
@@ -288,21 +288,33 @@ fn single_claim(
 ) -> Result<Core, PayoutError> {
     let d = terms.deductible;
     let top = terms.cap_point();
-    let width = top - d;
-    let target = severity_scale(severity) / resolution.cells_per_scale;
-    let cells = ((width / target).ceil() as usize).clamp(1, resolution.max_cells.max(1));
-    let h = width / cells as f64;
+    let h = severity_scale(severity) / resolution.cells_per_scale;
+    if !(h > 0.0 && h.is_finite() && top.is_finite()) {
+        return Err(PayoutError::Numerical("cell width"));
+    }
+    // Cells of width h up to two typical claim sizes above the deductible, then growing by
+    // 1/cells_per_scale of their position: a limit far above any plausible claim costs a few
+    // thousand cells, not millions. Each cell's atom is its exact conditional mean payout, so
+    // the mean and P(Y > 0) do not depend on the cell widths; the within-cell variance lost is
+    // at most (width / position)^2 / 12 of the second moment.
+    let uniform_end = d + 2.0 * resolution.cells_per_scale * h;
+    let growth = 1.0 + 1.0 / resolution.cells_per_scale;
+    let mut bounds = vec![d];
+    let mut x = d;
+    while x < top {
+        let next = if x < uniform_end { x + h } else { x * growth };
+        x = next.min(top);
+        bounds.push(x);
+        if bounds.len() > resolution.max_cells.max(16) * 4 {
+            return Err(PayoutError::Numerical("too many cells"));
+        }
+    }
     let median = severity.median();
-    let mut values = Vec::with_capacity(cells + 1);
-    let mut probs = Vec::with_capacity(cells + 1);
-    let mut lo = d;
-    let mut pm_lo = severity.partial_mean(lo);
-    for i in 0..cells {
-        let hi = if i + 1 == cells {
-            top
-        } else {
-            d + (i + 1) as f64 * h
-        };
+    let mut values = Vec::with_capacity(bounds.len());
+    let mut probs = Vec::with_capacity(bounds.len());
+    let mut pm_lo = severity.partial_mean(d);
+    for w in bounds.windows(2) {
+        let (lo, hi) = (w[0], w[1]);
         // Differences of the survival function in the upper half keep small tail cells
         // accurate; differences of the distribution function do the same in the lower half.
         let prob = if lo >= median {
@@ -316,7 +328,6 @@ fn single_claim(
             values.push(terms.payout(cell_mean));
             probs.push(p_event * prob);
         }
-        lo = hi;
         pm_lo = pm_hi;
     }
     let tail = severity.sf(top);
@@ -325,7 +336,7 @@ fn single_claim(
         probs.push(p_event * tail);
     }
     let prob_positive = p_event * severity.sf(d);
-    if !(prob_positive.is_finite()) {
+    if !prob_positive.is_finite() {
         return Err(PayoutError::Numerical("non-finite claim probability"));
     }
     Ok(Core {
