@@ -312,7 +312,7 @@ inpatient.severity = {{ distribution = "gamma", mean = {theta}, cv = 1.0 }}
 fn known_moments_of_compound_sums() {
     // No deductible, full coinsurance, a limit no annual cost reaches: Y = S, a compound
     // Poisson with E[S] = lambda E[X] and Var[S] = lambda E[X^2].
-    let (lambda, mean, cv, members) = (0.4, 1_000.0, 0.5, 5_000u64);
+    let (lambda, mean, cv, members): (f64, f64, f64, u64) = (0.4, 1_000.0, 0.5, 5_000);
     let s = scenario(&format!(
         r#"
 name = "moments"
@@ -338,7 +338,7 @@ inpatient.severity = {{ distribution = "gamma", mean = {mean}, cv = {cv} }}
     close(
         "exact P(Y>0)",
         g.exact.prob_any_payout,
-        1.0 - (-lambda as f64).exp(),
+        1.0 - (-lambda).exp(),
         1e-12,
     );
     within(
