@@ -140,6 +140,53 @@ pub fn validate_enrollment(
     product: &Product,
     today_china: NaiveDate,
 ) -> Result<ValidEnrollment, ValidationErrors> {
+    let window = if request.product_id == product.id {
+        check_enrollment_window(product, today_china)
+    } else {
+        Ok(())
+    };
+    match (
+        window,
+        validate_enrollment_details(request, product, today_china),
+    ) {
+        (Ok(()), details) => details,
+        (Err(mut errors), details) => {
+            if let Err(more) = details {
+                errors.extend(more);
+            }
+            Err(errors)
+        }
+    }
+}
+
+/// `outside_enrollment_window` on `product_id` unless `today_china` falls in
+/// the product's enrollment window.
+pub fn check_enrollment_window(
+    product: &Product,
+    today_china: NaiveDate,
+) -> Result<(), ValidationErrors> {
+    if product.enrollment_open_on(today_china) {
+        return Ok(());
+    }
+    Err(ValidationErrors::single(
+        "product_id",
+        "outside_enrollment_window",
+        format!(
+            "enrollment in `{}` is open from {} to {}",
+            product.id, product.enrollment_open, product.enrollment_close
+        ),
+    ))
+}
+
+/// [`validate_enrollment`] without the window: what the request says, as of
+/// `today_china`. Storage checks the window separately, after the
+/// idempotency key, so that a retry of an enrollment made while the window
+/// was open gets its stored response after the window has closed.
+pub fn validate_enrollment_details(
+    request: &EnrollmentRequest,
+    product: &Product,
+    today_china: NaiveDate,
+) -> Result<ValidEnrollment, ValidationErrors> {
     let mut errors = ValidationErrors::new();
 
     if request.product_id != product.id {
@@ -149,15 +196,6 @@ pub fn validate_enrollment(
             format!(
                 "this request is for `{}`, not `{}`",
                 request.product_id, product.id
-            ),
-        );
-    } else if !product.enrollment_open_on(today_china) {
-        errors.push(
-            "product_id",
-            "outside_enrollment_window",
-            format!(
-                "enrollment in `{}` is open from {} to {}",
-                product.id, product.enrollment_open, product.enrollment_close
             ),
         );
     }
@@ -371,6 +409,31 @@ mod tests {
                 date("2026-06-30")
             )),
             [("product_id".to_owned(), "outside_enrollment_window")]
+        );
+    }
+
+    #[test]
+    fn the_window_can_be_checked_apart_from_the_request() {
+        let product = sample();
+        let closed = date("2027-01-01");
+        // Storage checks the window after the idempotency key, so that a
+        // retry after the window has closed still gets its stored response.
+        assert!(validate_enrollment_details(&request(), &product, closed).is_ok());
+        assert!(check_enrollment_window(&product, date("2026-12-31")).is_ok());
+        assert!(
+            check_enrollment_window(&product, closed)
+                .unwrap_err()
+                .has_code("outside_enrollment_window")
+        );
+        // Together, every problem is still reported at once.
+        let mut bad = request();
+        bad.phone = "12".into();
+        assert_eq!(
+            codes(validate_enrollment(&bad, &product, closed)),
+            [
+                ("product_id".to_owned(), "outside_enrollment_window"),
+                ("phone".to_owned(), "invalid_phone"),
+            ]
         );
     }
 

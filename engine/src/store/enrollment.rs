@@ -11,7 +11,9 @@ use crate::domain::adjudication::Balance;
 use crate::domain::canonical::canonical_json;
 use crate::domain::claim::BenefitKind;
 use crate::domain::codes::Icd10Code;
-use crate::domain::enrollment::{EnrollmentRequest, first_covered_day, validate_enrollment};
+use crate::domain::enrollment::{
+    EnrollmentRequest, check_enrollment_window, first_covered_day, validate_enrollment_details,
+};
 use crate::domain::money::Fen;
 use crate::domain::product::BenefitTerms;
 use crate::error::StoreError;
@@ -127,8 +129,19 @@ pub fn enroll(
             }
             Err(e) => return Err(e),
         };
-        let valid = validate_enrollment(request, &product.product, ctx.today_china())
-            .map_err(StoreError::Validation)?;
+        // The window is checked inside the effect, after the idempotency
+        // key: a retry of an enrollment made while the window was open gets
+        // the stored response, also once the window has closed.
+        let today = ctx.today_china();
+        let window = check_enrollment_window(&product.product, today);
+        let valid = match validate_enrollment_details(request, &product.product, today) {
+            Ok(valid) => valid,
+            Err(details) => {
+                let mut errors = window.err().unwrap_or_default();
+                errors.extend(details);
+                return Err(StoreError::Validation(errors));
+            }
+        };
         // Compared for idempotency with the ID number only as its keyed hash.
         let canonical = canonical_json(&valid.canonical_json(&ctx.keys.resident_id));
         idempotency::once(
@@ -138,6 +151,7 @@ pub fn enroll(
             "enrollment",
             &canonical,
             |conn| {
+                window.map_err(StoreError::Validation)?;
                 let id_hash = valid.resident_id.keyed_hash(&ctx.keys.resident_id);
                 let now = audit::truncate_to_micros(ctx.now.naive_utc());
                 let existing = members::table
