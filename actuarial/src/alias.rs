@@ -90,16 +90,19 @@ impl AliasTable {
 
     #[inline]
     pub fn sample<R: RngCore + ?Sized>(&self, rng: &mut R) -> f64 {
-        let r = rng.next_u64();
+        self.sample_word(rng.next_u64())
+    }
+
+    /// The sample for one uniformly random 64-bit word.
+    #[inline]
+    pub fn sample_word(&self, r: u64) -> f64 {
         let column = (r >> self.shift) as usize;
         // The shift is at least 33 (at most 2^31 columns), so the low 32 bits are independent of
         // the column bits.
         let entry = self.entries[column];
-        let index = if (r as u32) < entry.threshold {
-            column
-        } else {
-            entry.alias as usize
-        };
+        // Select without a branch: the comparison is a coin flip the predictor cannot learn.
+        let take_alias = ((r as u32) >= entry.threshold) as usize;
+        let index = column ^ ((column ^ entry.alias as usize) & take_alias.wrapping_neg());
         self.values[index]
     }
 

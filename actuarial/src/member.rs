@@ -185,8 +185,14 @@ impl PayoutDistribution {
     /// One draw of Y given Y > 0 (0 when no payout is possible).
     #[inline]
     pub fn sample_positive<R: RngCore + ?Sized>(&self, rng: &mut R) -> f64 {
+        self.sample_positive_word(rng.next_u64())
+    }
+
+    /// The draw of Y given Y > 0 for one uniformly random 64-bit word.
+    #[inline]
+    pub fn sample_positive_word(&self, word: u64) -> f64 {
         match &self.table {
-            Some(t) => t.sample(rng),
+            Some(t) => t.sample_word(word),
             None => 0.0,
         }
     }
