@@ -368,10 +368,12 @@ fn compound(
         scale = scale.min(d);
     }
     let h0 = (scale / resolution.cells_per_scale).max(cap / max_cells as f64);
-    // Put D half way between lattice points (see the module notes).
-    let h = if d > 0.0 {
-        let k = (d / h0).floor();
-        d / (k + 0.5)
+    // Put D half way between lattice points (see the module notes). A deductible below one
+    // lattice step cannot be placed so without shrinking the step below h0 (and the lattice
+    // beyond its cap); it then falls inside the first cell, which the reported error estimate
+    // accounts for.
+    let h = if d >= h0 {
+        d / ((d / h0).floor() + 0.5)
     } else {
         h0
     };
@@ -526,6 +528,52 @@ mod tests {
         assert!(((p - q) / p).abs() < 1e-12);
         assert!(((m1 - n1) / m1).abs() < 1e-12);
         assert!((m2 - n2) / m2 < 1e-6 && n2 <= m2 * (1.0 + 1e-12));
+    }
+
+    #[test]
+    fn deductible_below_one_lattice_step() {
+        let dist = PayoutDistribution::build(
+            &Frequency::poisson(0.2).unwrap(),
+            &Severity::lognormal(20_000.0, 1.0).unwrap(),
+            &terms(1.0, 0.8, 1e6),
+            Resolution::default(),
+        )
+        .unwrap();
+        // Nearly every admission costs more than 1 CNY.
+        assert!((dist.prob_positive - (1.0 - (-0.2_f64).exp())).abs() < 1e-3);
+        assert!((dist.mean - 0.8 * 0.2 * 20_000.0).abs() / dist.mean < 1e-3);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_valid_parameters_build_or_fail_cleanly(
+            mean in 1e-3_f64..1e9,
+            cv in 1e-3_f64..10.0,
+            rate in 0.0_f64..3.0,
+            d in 0.0_f64..1e7,
+            c in 0.0_f64..=1.0,
+            l in 1e-2_f64..1e9,
+            kind in 0usize..3,
+        ) {
+            let sev = match kind {
+                0 => Severity::lognormal(mean, cv).unwrap(),
+                1 => Severity::gamma(mean, cv).unwrap(),
+                _ => Severity::pareto(0.5 + cv, mean).unwrap(),
+            };
+            let freq = if kind == 2 {
+                Frequency::bernoulli(rate / 3.0).unwrap()
+            } else {
+                Frequency::poisson(rate).unwrap()
+            };
+            let small = Resolution { cells_per_scale: 32.0, max_cells: 1 << 10 };
+            if let Ok(dist) = PayoutDistribution::build(&freq, &sev, &terms(d, c, l), small) {
+                proptest::prop_assert!(dist.mean.is_finite() && dist.mean >= 0.0);
+                proptest::prop_assert!(dist.mean <= l * (1.0 + 1e-9));
+                proptest::prop_assert!((0.0..=1.0 + 1e-9).contains(&dist.prob_positive));
+            }
+        }
     }
 
     #[test]
