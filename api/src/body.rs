@@ -5,7 +5,8 @@ use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut, Payload};
 use futures_util::StreamExt;
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiError;
 
@@ -45,13 +46,89 @@ pub fn json<T: DeserializeOwned>(req: &HttpRequest, bytes: &[u8]) -> Result<T, A
         Some("application/json") => {}
         _ => return Err(ApiError::UnsupportedMediaType("application/json")),
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes)
+    let Strict(value) = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::Malformed(format!("invalid JSON body: {e}")))?;
     // serde would also read a struct from an array; the API takes objects only.
     if !value.is_object() {
         return Err(ApiError::Malformed("the body must be a JSON object".into()));
     }
     serde_json::from_value(value).map_err(|e| ApiError::Malformed(format!("invalid request: {e}")))
+}
+
+/// A JSON value that refuses an object with the same key twice, at any
+/// depth. `serde_json::Value` would silently keep the last one, so a body
+/// with `"member_id"` twice would mean one thing to a proxy or log reader
+/// that takes the first and another to this server.
+struct Strict(serde_json::Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(serde_json::Value::Number)
+            .ok_or_else(|| E::custom("a number that is not finite"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(value) = map.next_value()?;
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            object.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
 }
 
 /// The `Idempotency-Key` header, required on every mutating call.
@@ -65,4 +142,35 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
         .map_err(|_| ApiError::Malformed("the Idempotency-Key header must be ASCII".into()))?;
     engine::store::idempotency::check_key(key).map_err(|e| ApiError::Malformed(e.into()))?;
     Ok(key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strict(text: &str) -> Result<serde_json::Value, String> {
+        serde_json::from_str::<Strict>(text)
+            .map(|Strict(v)| v)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn strict_json_is_serde_json_without_duplicate_keys() {
+        for text in [
+            r#"{"a": 1, "b": [true, null, -2, 18446744073709551615, 1.5, "x"], "c": {"d": {}}}"#,
+            "[]",
+            r#""text""#,
+            "0.1",
+        ] {
+            let plain: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(strict(text), Ok(plain), "{text}");
+        }
+        assert!(
+            strict(r#"{"a": 1, "a": 2}"#)
+                .unwrap_err()
+                .contains("duplicate key `a`")
+        );
+        assert!(strict(r#"{"items": [{"total": "1", "total": "2"}]}"#).is_err());
+        assert!(strict(&format!("{}{}", "[".repeat(200), "]".repeat(200))).is_err());
+    }
 }

@@ -5,7 +5,9 @@
 mod support;
 
 mod api_flow;
+mod bad_input;
 mod busy;
 mod cli;
+mod concurrency;
 mod errors_and_roles;
 mod pricing;
