@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::pricing_runs::PricingRuns;
 use crate::ratelimit::RateLimiter;
+use crate::writer::ClaimWriter;
 
 /// Limits the server enforces on callers.
 #[derive(Debug, Clone)]
@@ -29,6 +30,9 @@ pub struct AppState {
     pub metrics: Metrics,
     pub pricing: Arc<PricingRuns>,
     pub enrollment_limiter: RateLimiter,
+    /// Claim submissions go through the group-commit writer.
+    pub claims: ClaimWriter,
+    pub token_cache: crate::auth::TokenCache,
 }
 
 impl AppState {

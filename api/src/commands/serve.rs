@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::pricing_runs::{PricingLimits, PricingRuns};
 use crate::ratelimit::RateLimiter;
 use crate::state::{AppState, Limits};
+use crate::writer::ClaimWriter;
 
 /// The demo product shipped with the binary, so `serve` works from any directory.
 const DEMO_PRODUCTS: [(&str, &str); 2] = [
@@ -50,6 +51,13 @@ pub struct ServeArgs {
     /// Largest pricing run accepted, in simulated member-years.
     #[arg(long, default_value_t = 2_000_000_000)]
     pub pricing_max_member_years: u64,
+    /// Most claims decided in one write transaction (group commit); 1 commits
+    /// each claim on its own.
+    #[arg(long, env = "PUHUI_CLAIM_BATCH", default_value_t = 32)]
+    pub claim_batch: usize,
+    /// Claims allowed to wait for the writer; more get 503.
+    #[arg(long, env = "PUHUI_CLAIM_QUEUE", default_value_t = 4096)]
+    pub claim_queue: usize,
     /// Do not load the demo product at start-up.
     #[arg(long)]
     pub no_demo: bool,
@@ -99,6 +107,8 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     let listener = TcpListener::bind(&args.bind)
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let claims = ClaimWriter::start(db.clone(), keys.clone(), args.claim_batch, args.claim_queue)
+        .map_err(|e| format!("cannot start the claim writer: {e}"))?;
     let state = Arc::new(AppState {
         db,
         keys,
@@ -112,6 +122,8 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             max_member_years: args.pricing_max_member_years,
         })),
         enrollment_limiter: RateLimiter::per_minute(args.enrollments_per_minute),
+        claims,
+        token_cache: Default::default(),
     });
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(

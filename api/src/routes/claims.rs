@@ -83,16 +83,9 @@ pub async fn submit(
             "a provider token can only submit its own claims",
         ));
     }
-    let actor = principal.actor();
     let recorded = state
-        .run(move |conn, state| {
-            let ctx = WriteContext {
-                keys: &state.keys,
-                actor: &actor,
-                now: state.now(),
-            };
-            claims::submit(conn, &ctx, &key, &submission)
-        })
+        .claims
+        .submit(principal.actor(), key, submission)
         .await?;
     record_metrics(&state, &recorded);
     Ok(created(&recorded))

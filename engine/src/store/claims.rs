@@ -11,15 +11,15 @@ use crate::audit;
 use crate::db::{DbConn, write_transaction};
 use crate::domain::ValidationErrors;
 use crate::domain::adjudication::{
-    AdjudicationError, AppealEvidence, Balances, ClaimDecision, ItemFingerprint, ItemOutcome,
-    MemberCover, adjudicate, adjudicate_appeal,
+    AdjudicationError, AppealEvidence, Balance, Balances, ClaimDecision, ItemFingerprint,
+    ItemOutcome, MemberCover, adjudicate, adjudicate_appeal,
 };
 use crate::domain::canonical::canonical_json;
 use crate::domain::claim::{BenefitKind, ClaimSubmission, ValidClaim, validate_claim};
 use crate::domain::money::Fen;
 use crate::error::StoreError;
-use crate::schema::{claims, decisions, ledger_entries, paid_items, reversals};
-use crate::store::enrollment::{EnrollmentRow, balance, enrollment_rows, member_row};
+use crate::schema::{claims, decisions, ledger_entries, members, paid_items, reversals};
+use crate::store::enrollment::{EnrollmentRow, enrollment_rows, member_row};
 use crate::store::products::{self, StoredProduct};
 use crate::store::{Recorded, WriteContext, idempotency};
 
@@ -189,12 +189,90 @@ pub fn submit(
     submission: &ClaimSubmission,
 ) -> Result<Recorded, StoreError> {
     let claim = validate_claim(submission, ctx.today_china()).map_err(StoreError::Validation)?;
-    let canonical = canonical_json(&claim.canonical_json());
     write_transaction(conn, |conn| {
-        idempotency::once(conn, ctx, idempotency_key, "claim", &canonical, |conn| {
-            let claim_id = decide_new_claim(conn, ctx, &claim)?;
-            Ok(serde_json::to_value(view(conn, claim_id)?)?)
-        })
+        submit_valid(conn, ctx, idempotency_key, &claim)
+    })
+}
+
+/// One claim of a batch: who submits it, when, under which key.
+#[derive(Debug, Clone)]
+pub struct BatchClaim<'a> {
+    pub ctx: WriteContext<'a>,
+    pub idempotency_key: &'a str,
+    pub submission: &'a ClaimSubmission,
+}
+
+/// Decides several claims in one write transaction (group commit), with the
+/// same outcome, claim by claim and in the given order, as calling
+/// [`submit`] for each in turn: each claim runs in its own savepoint and sees
+/// the balances, duplicates and idempotency keys left by the claims before
+/// it, and a claim that fails rolls back alone (its key stays unused). The
+/// transaction commits once, so one durable commit serves the whole batch;
+/// if that commit fails, every claim of the batch gets the error and none
+/// is stored. Results come back in the order of `claims`.
+pub fn submit_batch(
+    conn: &mut DbConn,
+    claims: &[BatchClaim<'_>],
+) -> Vec<Result<Recorded, StoreError>> {
+    let mut out: Vec<Option<Result<Recorded, StoreError>>> = claims.iter().map(|_| None).collect();
+    let mut valid = Vec::with_capacity(claims.len());
+    for (i, c) in claims.iter().enumerate() {
+        match validate_claim(c.submission, c.ctx.today_china()) {
+            Ok(claim) => valid.push((i, claim)),
+            Err(e) => out[i] = Some(Err(StoreError::Validation(e))),
+        }
+    }
+    if !valid.is_empty() {
+        let decided = write_transaction(conn, |conn| {
+            let mut decided = Vec::with_capacity(valid.len());
+            for (i, claim) in &valid {
+                let item = &claims[*i];
+                // A savepoint: a failing claim rolls back alone.
+                let result = conn
+                    .transaction(|conn| submit_valid(conn, &item.ctx, item.idempotency_key, claim));
+                decided.push((*i, result));
+            }
+            Ok::<_, StoreError>(decided)
+        });
+        match decided {
+            Ok(decided) => {
+                for (i, result) in decided {
+                    out[i] = Some(result);
+                }
+            }
+            Err(e) => {
+                // Nothing of the batch was stored: each caller gets the cause.
+                for (i, _) in &valid {
+                    out[*i] = Some(Err(uncommitted(&e)));
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(StoreError::integrity("a claim of a batch was skipped"))))
+        .collect()
+}
+
+/// The error each claim of a batch gets when the batch's commit failed.
+fn uncommitted(cause: &StoreError) -> StoreError {
+    let detail = cause.to_string();
+    match cause {
+        StoreError::Busy(_) => StoreError::Busy(detail),
+        StoreError::Unavailable(_) => StoreError::Unavailable(detail),
+        _ => StoreError::Integrity(format!("batch not committed: {detail}")),
+    }
+}
+
+fn submit_valid(
+    conn: &mut DbConn,
+    ctx: &WriteContext<'_>,
+    idempotency_key: &str,
+    claim: &ValidClaim,
+) -> Result<Recorded, StoreError> {
+    let canonical = canonical_json(&claim.canonical_json());
+    idempotency::once(conn, ctx, idempotency_key, "claim", &canonical, |conn| {
+        let view = decide_new_claim(conn, ctx, claim)?;
+        Ok(serde_json::to_value(view)?)
     })
 }
 
@@ -207,8 +285,16 @@ fn deciding_enrollment(
     member_id: i64,
     service_date: NaiveDate,
 ) -> Result<(EnrollmentRow, StoredProduct), StoreError> {
-    let mut candidates = Vec::new();
-    for row in enrollment_rows(conn, member_id)? {
+    let rows = enrollment_rows(conn, member_id)?;
+    if rows.is_empty() && !member_exists(conn, member_id)? {
+        return Err(StoreError::Validation(ValidationErrors::single(
+            "member_id",
+            "unknown_member",
+            format!("no member {member_id}"),
+        )));
+    }
+    let mut candidates = Vec::with_capacity(rows.len());
+    for row in rows {
         let product = products::current(conn, &row.product_id)?;
         candidates.push((row, product));
     }
@@ -234,15 +320,59 @@ fn deciding_enrollment(
     }
 }
 
+fn member_exists(conn: &mut DbConn, member_id: i64) -> Result<bool, StoreError> {
+    Ok(members::table
+        .find(member_id)
+        .select(members::id)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// Both benefit balances of a member under a product, in one query. Sums in
+/// Rust with checked arithmetic (SQL SUM over money would be a float on
+/// SQLite); the same sums as [`crate::store::enrollment::balance`] per
+/// benefit.
 fn member_balances(
     conn: &mut DbConn,
     member_id: i64,
     product_id: &str,
 ) -> Result<Balances, StoreError> {
-    Ok(Balances {
-        inpatient: balance(conn, member_id, product_id, BenefitKind::Inpatient)?,
-        specialty_drug: balance(conn, member_id, product_id, BenefitKind::SpecialtyDrug)?,
-    })
+    let entries: Vec<(String, i64, i64)> = ledger_entries::table
+        .filter(ledger_entries::member_id.eq(member_id))
+        .filter(ledger_entries::product_id.eq(product_id))
+        .select((
+            ledger_entries::benefit,
+            ledger_entries::deductible_fen,
+            ledger_entries::paid_fen,
+        ))
+        .load(conn)?;
+    let mut balances = Balances {
+        inpatient: Balance::default(),
+        specialty_drug: Balance::default(),
+    };
+    for (benefit, deductible, paid) in entries {
+        let b = if benefit == BenefitKind::Inpatient.as_str() {
+            &mut balances.inpatient
+        } else if benefit == BenefitKind::SpecialtyDrug.as_str() {
+            &mut balances.specialty_drug
+        } else {
+            return Err(StoreError::integrity(format!(
+                "ledger entry of unknown benefit {benefit:?}"
+            )));
+        };
+        b.deductible_met = Fen(b
+            .deductible_met
+            .0
+            .checked_add(deductible)
+            .ok_or_else(|| StoreError::integrity("deductible balance overflows"))?);
+        b.paid = Fen(b
+            .paid
+            .0
+            .checked_add(paid)
+            .ok_or_else(|| StoreError::integrity("paid balance overflows"))?);
+    }
+    Ok(balances)
 }
 
 /// Fingerprints of items paid on the member's other, non-reversed claims.
@@ -289,22 +419,13 @@ fn adjudication_error(error: AdjudicationError) -> StoreError {
     }
 }
 
+/// Decides and stores a new claim; returns its view, built from what was
+/// just written (the same as [`view`] would read back).
 fn decide_new_claim(
     conn: &mut DbConn,
     ctx: &WriteContext<'_>,
     claim: &ValidClaim,
-) -> Result<i64, StoreError> {
-    match member_row(conn, claim.member_id) {
-        Ok(_) => {}
-        Err(StoreError::NotFound { .. }) => {
-            return Err(StoreError::Validation(ValidationErrors::single(
-                "member_id",
-                "unknown_member",
-                format!("no member {}", claim.member_id),
-            )));
-        }
-        Err(e) => return Err(e),
-    }
+) -> Result<ClaimView, StoreError> {
     let (enrollment, product) = deciding_enrollment(conn, claim.member_id, claim.service_date)?;
     let cover = MemberCover {
         coverage_start: enrollment.coverage_start,
@@ -365,7 +486,31 @@ fn decide_new_claim(
             "ledger": decision.ledger,
         }),
     )?;
-    Ok(claim_id)
+    let status = decision.status.as_str().to_owned();
+    let decision = DecisionView {
+        id: decision_id,
+        sequence: 1,
+        parent_decision_id: None,
+        product_version_id: product.version_id,
+        decided_by: ctx.actor.to_owned(),
+        decided_at: now,
+        decision,
+    };
+    Ok(ClaimView {
+        id: claim_id,
+        member_id: claim.member_id,
+        product_id: product.product.id,
+        kind: claim.kind.as_str().to_owned(),
+        service_date: claim.service_date,
+        provider_id: claim.provider_id.clone(),
+        submitted_by: ctx.actor.to_owned(),
+        submitted_at: now,
+        status,
+        submission: serde_json::from_str(&submission)?,
+        decision: decision.clone(),
+        decisions: vec![decision],
+        reversal: None,
+    })
 }
 
 /// Writes a decision, its paid-item fingerprints and its ledger entries, then

@@ -42,13 +42,20 @@ impl TryFrom<ProductVersionRow> for StoredProduct {
     type Error = StoreError;
 
     fn try_from(row: ProductVersionRow) -> Result<Self, StoreError> {
-        let product: Product = serde_json::from_str(&row.body)?;
-        if product.content_hash() != row.content_hash {
-            return Err(StoreError::integrity(format!(
-                "product {} version {} does not match its content hash",
-                row.product_id, row.version
-            )));
-        }
+        let product = match decoded::get(&row.body, &row.content_hash) {
+            Some(product) => product,
+            None => {
+                let product: Product = serde_json::from_str(&row.body)?;
+                if product.content_hash() != row.content_hash {
+                    return Err(StoreError::integrity(format!(
+                        "product {} version {} does not match its content hash",
+                        row.product_id, row.version
+                    )));
+                }
+                decoded::put(&row.body, &row.content_hash, &product);
+                product
+            }
+        };
         Ok(StoredProduct {
             version_id: row.id,
             version: row.version,
@@ -56,6 +63,50 @@ impl TryFrom<ProductVersionRow> for StoredProduct {
             loaded_at: row.loaded_at,
             product,
         })
+    }
+}
+
+/// Products decoded and checked against their content hash, by stored body.
+///
+/// Every claim reads the terms it is decided under; decoding the JSON and
+/// recomputing the SHA-256 content hash each time cost more than the rest of
+/// the adjudication. A body that was decoded and verified once decodes to
+/// the same product again, so the cache is keyed by the body text itself:
+/// a row whose body or hash was changed in the database misses the cache and
+/// is verified afresh, and one process may serve several databases.
+mod decoded {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use crate::domain::product::Product;
+
+    /// Product versions are few; past this the cache starts over.
+    const CAPACITY: usize = 256;
+
+    /// Body text -> (content hash it was verified against, product).
+    type Cache = Mutex<HashMap<Arc<str>, (String, Product)>>;
+
+    fn cache() -> &'static Cache {
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+    }
+
+    /// The product of a body already verified against `content_hash`.
+    pub(super) fn get(body: &str, content_hash: &str) -> Option<Product> {
+        // A poisoned lock only means another thread panicked while holding
+        // it; every entry in the map is complete, so it is still usable.
+        let map = cache().lock().unwrap_or_else(|p| p.into_inner());
+        map.get(body)
+            .filter(|(hash, _)| hash == content_hash)
+            .map(|(_, product)| product.clone())
+    }
+
+    pub(super) fn put(body: &str, content_hash: &str, product: &Product) {
+        let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CAPACITY {
+            map.clear();
+        }
+        map.insert(Arc::from(body), (content_hash.to_owned(), product.clone()));
     }
 }
 

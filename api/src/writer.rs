@@ -1,0 +1,130 @@
+//! Group commit for claim submissions.
+//!
+//! Every write is serialised (one audit hash chain, balances read and debited
+//! without a gap), so claims cannot be decided in parallel; what can be
+//! shared is the commit. One writer thread takes the claims queued while the
+//! previous batch was committing and decides them in one write transaction,
+//! each in its own savepoint, in arrival order
+//! (`engine::store::claims::submit_batch`): the outcome of every claim is
+//! the one it would have had alone, and one durable commit serves them all.
+//! Callers are answered only after that commit. At low load a batch is one
+//! claim and nothing waits; there is no timer.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+
+use engine::domain::claim::ClaimSubmission;
+use engine::store::claims::{self, BatchClaim};
+use engine::store::{Keys, Recorded, WriteContext};
+use engine::{Database, StoreError};
+
+use crate::error::ApiError;
+
+struct Job {
+    actor: String,
+    key: String,
+    submission: ClaimSubmission,
+    reply: tokio::sync::oneshot::Sender<Result<Recorded, StoreError>>,
+}
+
+/// The queue in front of the claim writer thread.
+pub struct ClaimWriter {
+    queue: SyncSender<Job>,
+}
+
+impl ClaimWriter {
+    /// Starts the writer thread. `max_batch` claims at most share a commit
+    /// (1 turns group commit off); `capacity` claims at most wait, more are
+    /// refused with 503.
+    pub fn start(
+        db: Database,
+        keys: Keys,
+        max_batch: usize,
+        capacity: usize,
+    ) -> std::io::Result<ClaimWriter> {
+        let (queue, jobs) = mpsc::sync_channel(capacity.max(1));
+        std::thread::Builder::new()
+            .name("claim-writer".into())
+            .spawn(move || run(&db, &keys, &jobs, max_batch.max(1)))?;
+        Ok(ClaimWriter { queue })
+    }
+
+    /// Queues a claim and waits, without holding a thread, for its decision.
+    pub async fn submit(
+        &self,
+        actor: String,
+        key: String,
+        submission: ClaimSubmission,
+    ) -> Result<Recorded, ApiError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            actor,
+            key,
+            submission,
+            reply,
+        };
+        self.queue.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => ApiError::Unavailable("the claim queue is full".into()),
+            TrySendError::Disconnected(_) => {
+                ApiError::Unavailable("the claim writer has stopped".into())
+            }
+        })?;
+        let result = answer
+            .await
+            .map_err(|_| ApiError::Unavailable("the claim writer has stopped".into()))?;
+        result.map_err(ApiError::from)
+    }
+}
+
+fn run(db: &Database, keys: &Keys, jobs: &Receiver<Job>, max_batch: usize) {
+    // Ends when the server drops the queue.
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results =
+            catch_unwind(AssertUnwindSafe(|| decide(db, keys, &batch))).unwrap_or_else(|_| {
+                batch
+                    .iter()
+                    .map(|_| Err(StoreError::integrity("the claim writer panicked")))
+                    .collect()
+            });
+        tracing::debug!(batch.size = batch.len(), "claims committed");
+        for (job, result) in batch.into_iter().zip(results) {
+            // A caller that went away no longer needs its answer; the
+            // decision is stored and a retry with its key replays it.
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+fn decide(db: &Database, keys: &Keys, batch: &[Job]) -> Vec<Result<Recorded, StoreError>> {
+    let mut conn = match db.get() {
+        Ok(conn) => conn,
+        Err(e) => {
+            let detail = e.to_string();
+            return batch
+                .iter()
+                .map(|_| Err(StoreError::Unavailable(detail.clone())))
+                .collect();
+        }
+    };
+    let now = chrono::Utc::now();
+    let claims: Vec<BatchClaim<'_>> = batch
+        .iter()
+        .map(|job| BatchClaim {
+            ctx: WriteContext {
+                keys,
+                actor: &job.actor,
+                now,
+            },
+            idempotency_key: &job.key,
+            submission: &job.submission,
+        })
+        .collect();
+    claims::submit_batch(&mut conn, &claims)
+}
