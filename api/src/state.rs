@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use engine::db::DbConn;
-use engine::store::Keys;
+use engine::store::{Keys, WriteContext};
 use engine::{Database, StoreError};
 
 use crate::error::ApiError;
@@ -38,6 +38,15 @@ pub struct AppState {
 impl AppState {
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    /// The context of a write made now on behalf of `actor`.
+    pub fn context<'a>(&'a self, actor: &'a str) -> WriteContext<'a> {
+        WriteContext {
+            keys: &self.keys,
+            actor,
+            now: self.now(),
+        }
     }
 
     /// Runs blocking database work on actix's blocking pool. The connection

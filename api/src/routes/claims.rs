@@ -5,9 +5,9 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use engine::domain::adjudication::AppealEvidence;
 use engine::domain::claim::ClaimSubmission;
+use engine::store::Recorded;
 use engine::store::claims::{self, ClaimFilter, ReversalRequest};
 use engine::store::tokens::{Principal, Role};
-use engine::store::{Recorded, WriteContext};
 use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 
@@ -16,7 +16,7 @@ use crate::body;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-use super::{created, note_read, ok, path_id};
+use super::{created, note_read, ok, path_id, readable_member};
 
 fn record_metrics(state: &AppState, recorded: &Recorded) {
     if recorded.replayed {
@@ -129,14 +129,7 @@ pub async fn for_member(
     req: HttpRequest,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(
-        &principal,
-        &[Allow::Enrollee, Allow::Insurer, Allow::Auditor],
-    )?;
-    let id = path_id(&req, "id")?;
-    auth::own_member(&principal, id)?;
-    note_read(&state, &principal, &req).await?;
+    let id = readable_member(&state, &req).await?;
     let PageQuery { cursor, limit } = query.into_inner();
     let page = state
         .run(move |conn, _| claims::list_for_member(conn, id, cursor, limit.unwrap_or(20)))
@@ -196,11 +189,7 @@ pub async fn reverse(
     let actor = principal.actor();
     let recorded = state
         .run(move |conn, state| {
-            let ctx = WriteContext {
-                keys: &state.keys,
-                actor: &actor,
-                now: state.now(),
-            };
+            let ctx = state.context(&actor);
             claims::reverse(conn, &ctx, &key, id, &request)
         })
         .await?;
@@ -234,11 +223,7 @@ pub async fn appeal(
     let actor = principal.actor();
     let recorded = state
         .run(move |conn, state| {
-            let ctx = WriteContext {
-                keys: &state.keys,
-                actor: &actor,
-                now: state.now(),
-            };
+            let ctx = state.context(&actor);
             claims::appeal(conn, &ctx, &key, id, &evidence)
         })
         .await?;

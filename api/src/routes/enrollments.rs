@@ -5,15 +5,15 @@ use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use engine::domain::enrollment::EnrollmentRequest;
+use engine::store::enrollment;
 use engine::store::tokens::{self, Role};
-use engine::store::{WriteContext, enrollment};
 
 use crate::auth::{self, Allow};
 use crate::body;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-use super::{note_read, ok, path_id};
+use super::{ok, readable_member};
 
 /// Enrols a person. Open to the app without a token (rate-limited per client
 /// address); an insurer token may enrol on someone's behalf. Returns the
@@ -54,11 +54,7 @@ pub async fn enroll(
     let request: EnrollmentRequest = body::json(&req, &bytes)?;
     let (recorded, token) = state
         .run(move |conn, state| {
-            let ctx = WriteContext {
-                keys: &state.keys,
-                actor: &actor,
-                now: state.now(),
-            };
+            let ctx = state.context(&actor);
             let recorded = enrollment::enroll(conn, &ctx, &key, &request)?;
             let member_id = recorded.body["member"]["id"].as_i64().ok_or_else(|| {
                 engine::StoreError::integrity("enrollment response has no member id")
@@ -95,14 +91,7 @@ pub async fn member(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(
-        &principal,
-        &[Allow::Enrollee, Allow::Insurer, Allow::Auditor],
-    )?;
-    let id = path_id(&req, "id")?;
-    auth::own_member(&principal, id)?;
-    note_read(&state, &principal, &req).await?;
+    let id = readable_member(&state, &req).await?;
     let view = state
         .run(move |conn, _| enrollment::member(conn, id))
         .await?;
@@ -120,14 +109,7 @@ pub async fn coverage(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(
-        &principal,
-        &[Allow::Enrollee, Allow::Insurer, Allow::Auditor],
-    )?;
-    let id = path_id(&req, "id")?;
-    auth::own_member(&principal, id)?;
-    note_read(&state, &principal, &req).await?;
+    let id = readable_member(&state, &req).await?;
     let view = state
         .run(move |conn, _| enrollment::coverage(conn, id))
         .await?;

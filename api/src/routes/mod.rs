@@ -11,8 +11,8 @@ pub mod products;
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse};
+use engine::store::Recorded;
 use engine::store::tokens::{Principal, Role};
-use engine::store::{Recorded, WriteContext};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -41,6 +41,25 @@ pub fn ok<T: Serialize>(body: &T) -> HttpResponse {
     HttpResponse::Ok().json(body)
 }
 
+/// The member a read of `/v1/members/{id}/...` is about, once the caller
+/// may read it: the enrollee themself, an insurer or an auditor (whose read
+/// is audited).
+pub async fn readable_member(state: &Arc<AppState>, req: &HttpRequest) -> Result<i64, ApiError> {
+    let principal = crate::auth::required(req, state).await?;
+    crate::auth::allow(
+        &principal,
+        &[
+            crate::auth::Allow::Enrollee,
+            crate::auth::Allow::Insurer,
+            crate::auth::Allow::Auditor,
+        ],
+    )?;
+    let id = path_id(req, "id")?;
+    crate::auth::own_member(&principal, id)?;
+    note_read(state, &principal, req).await?;
+    Ok(id)
+}
+
 /// Auditors' reads are themselves audited: who read what, and when.
 pub async fn note_read(
     state: &Arc<AppState>,
@@ -58,11 +77,7 @@ pub async fn note_read(
     });
     state
         .run(move |conn, state| {
-            let ctx = WriteContext {
-                keys: &state.keys,
-                actor: &actor,
-                now: state.now(),
-            };
+            let ctx = state.context(&actor);
             engine::db::write_transaction(conn, |conn| {
                 engine::audit::append(
                     conn,

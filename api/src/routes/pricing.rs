@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use actuarial::{BuiltinTables, Scenario};
 use engine::domain::ValidationErrors;
-use engine::store::{WriteContext, pricing_runs};
+use engine::store::pricing_runs;
 
 use crate::auth::{self, Allow};
 use crate::body;
@@ -65,11 +65,7 @@ pub async fn start(
     let hash = scenario.hash();
     let started = state
         .run(move |conn, state| {
-            let ctx = WriteContext {
-                keys: &state.keys,
-                actor: &actor,
-                now: state.now(),
-            };
+            let ctx = state.context(&actor);
             pricing_runs::start(conn, &ctx, &name, &hash).map(|id| (id, actor.clone()))
         })
         .await;
