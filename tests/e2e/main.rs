@@ -2,6 +2,8 @@
 //! fresh database per test (a SQLite file; and a fresh PostgreSQL schema when
 //! `PUHUI_TEST_POSTGRES_URL` is set), driven over HTTP as the app would.
 
+#[path = "../loadkit/mod.rs"]
+mod loadkit;
 mod support;
 
 mod api_flow;

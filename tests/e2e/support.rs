@@ -7,70 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use chrono::{Duration as Days, FixedOffset, NaiveDate, Utc};
+use chrono::Utc;
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_puhui");
 
-pub fn today() -> NaiveDate {
-    Utc::now()
-        .with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap())
-        .date_naive()
-}
+pub use crate::loadkit::{resident_id, today};
 
-/// A product year around today, open for enrollment now, no waiting period.
+/// A product year around today, open for enrollment now, no waiting period;
+/// inpatient limit 50,000.00, drugs 100,000.00.
 pub fn product_toml(id: &str) -> String {
-    let t = today();
-    let start = t - Days::days(30);
-    let end = t + Days::days(334);
-    let close = t + Days::days(30);
-    format!(
-        r#"id = "{id}"
-name = "E2E city plan"
-premium = "99.00"
-period_start = {start}
-period_end = {end}
-enrollment_open = {start}
-enrollment_close = {close}
-waiting_days = 0
-
-[[preexisting_groups]]
-name = "malignant tumours"
-codes = ["C00-C97"]
-
-[inpatient]
-deductible = "1000.00"
-coinsurance = "0.80"
-coinsurance_preexisting = "0.50"
-annual_limit = "50000.00"
-
-[specialty_drug]
-deductible = "0"
-coinsurance = "0.70"
-coinsurance_preexisting = "0.30"
-annual_limit = "100000.00"
-
-[[specialty_drug.formulary]]
-atc = "L01EB04"
-name = "osimertinib"
-indications = ["C34"]
-required_biomarker = "EGFR"
-designated_providers = ["PH-001"]
-"#
-    )
-}
-
-/// A valid resident ID number (GB 11643 check digit) for a serial number.
-pub fn resident_id(serial: u32) -> String {
-    let body = format!("11010519900307{:03}", serial % 1000);
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .chars()
-        .zip(weights)
-        .map(|(c, w)| c.to_digit(10).unwrap() * w)
-        .sum();
-    let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
-    format!("{body}{check}")
+    crate::loadkit::product_toml(id, "50000.00", "100000.00")
 }
 
 pub struct Database {
