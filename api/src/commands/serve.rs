@@ -48,8 +48,10 @@ pub struct ServeArgs {
     /// Pricing runs allowed at once (more get 429).
     #[arg(long, default_value_t = 1)]
     pub pricing_concurrency: usize,
-    /// Largest pricing run accepted, in simulated member-years.
-    #[arg(long, default_value_t = 2_000_000_000)]
+    /// Largest pricing run accepted, in units of work: portfolio-years x
+    /// (groups + expected members with a payout). `scenarios/city-default.toml`
+    /// needs about 1e10.
+    #[arg(long, default_value_t = 20_000_000_000)]
     pub pricing_max_member_years: u64,
     /// Most claims decided in one write transaction (group commit); 1 commits
     /// each claim on its own.
