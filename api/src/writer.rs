@@ -2,13 +2,14 @@
 //!
 //! Every write is serialised (one audit hash chain, balances read and debited
 //! without a gap), so claims cannot be decided in parallel; what can be
-//! shared is the commit. One writer thread takes the claims queued while the
-//! previous batch was committing and decides them in one write transaction,
-//! each in its own savepoint, in arrival order
-//! (`engine::store::claims::submit_batch`): the outcome of every claim is
-//! the one it would have had alone, and one durable commit serves them all.
-//! Callers are answered only after that commit. At low load a batch is one
-//! claim and nothing waits; there is no timer.
+//! shared is the transaction. One writer thread takes the claims queued while
+//! the previous batch was committing and hands them to
+//! `engine::store::claims::submit_batch`, which decides them in memory, in
+//! arrival order, each against the state the ones before it left, and writes
+//! the batch with a fixed number of statements and one durable commit. The
+//! outcome of every claim is the one it would have had alone. Callers are
+//! answered only after that commit. At low load a batch is one claim and
+//! nothing waits; there is no timer.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};

@@ -104,15 +104,34 @@ pub fn append(
     data: &serde_json::Value,
 ) -> Result<AuditEvent, StoreError> {
     let previous = head(conn)?;
+    let event = next_event(key, previous.as_ref(), now, actor, action, entity, data);
+    diesel::insert_into(audit_events::table)
+        .values(&event)
+        .execute(conn)?;
+    Ok(event)
+}
+
+/// The event that follows `previous` (or starts the chain), not yet stored.
+/// A batch of writes chains its events in memory from one read of the head
+/// and inserts them together, inside the same write transaction.
+pub fn next_event(
+    key: &AuditKey,
+    previous: Option<&ChainHead>,
+    now: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    entity: &str,
+    data: &serde_json::Value,
+) -> AuditEvent {
     let (seq, prev_hash) = match previous {
-        Some(h) => (h.seq + 1, h.hash),
+        Some(h) => (h.seq + 1, h.hash.clone()),
         None => (1, GENESIS_HASH.to_owned()),
     };
     // Microsecond precision: what both backends store exactly.
     let at = truncate_to_micros(now.naive_utc());
     let payload = event_payload(seq, at, actor, action, entity, data);
     let hash = key.mac(&prev_hash, &payload);
-    let event = AuditEvent {
+    AuditEvent {
         seq,
         at,
         actor: actor.to_owned(),
@@ -121,11 +140,17 @@ pub fn append(
         payload,
         prev_hash,
         hash,
-    };
-    diesel::insert_into(audit_events::table)
-        .values(&event)
-        .execute(conn)?;
-    Ok(event)
+    }
+}
+
+impl AuditEvent {
+    /// This event as the head of the chain.
+    pub fn as_head(&self) -> ChainHead {
+        ChainHead {
+            seq: self.seq,
+            hash: self.hash.clone(),
+        }
+    }
 }
 
 pub(crate) fn truncate_to_micros(t: NaiveDateTime) -> NaiveDateTime {

@@ -12,16 +12,19 @@ use crate::db::{DbConn, write_transaction};
 use crate::domain::ValidationErrors;
 use crate::domain::adjudication::{
     AdjudicationError, AppealEvidence, Balance, Balances, ClaimDecision, ItemFingerprint,
-    ItemOutcome, MemberCover, adjudicate, adjudicate_appeal,
+    ItemOutcome, MemberCover, adjudicate_appeal,
 };
 use crate::domain::canonical::canonical_json;
-use crate::domain::claim::{BenefitKind, ClaimSubmission, ValidClaim, validate_claim};
+use crate::domain::claim::{BenefitKind, ClaimSubmission, ValidClaim};
 use crate::domain::money::Fen;
 use crate::error::StoreError;
-use crate::schema::{claims, decisions, ledger_entries, members, paid_items, reversals};
-use crate::store::enrollment::{EnrollmentRow, enrollment_rows, member_row};
+use crate::schema::{claims, decisions, ledger_entries, paid_items, reversals};
+use crate::store::enrollment::{enrollment_rows, member_row};
 use crate::store::products::{self, StoredProduct};
 use crate::store::{Recorded, WriteContext, idempotency};
+
+mod batch;
+pub use batch::{BatchClaim, submit_batch};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = claims)]
@@ -181,152 +184,21 @@ struct NewLedgerEntry<'a> {
 }
 
 /// Validates, decides and stores a claim. Validation errors store nothing and
-/// leave the idempotency key unused.
+/// leave the idempotency key unused. A batch of one.
 pub fn submit(
     conn: &mut DbConn,
     ctx: &WriteContext<'_>,
     idempotency_key: &str,
     submission: &ClaimSubmission,
 ) -> Result<Recorded, StoreError> {
-    let claim = validate_claim(submission, ctx.today_china()).map_err(StoreError::Validation)?;
-    write_transaction(conn, |conn| {
-        submit_valid(conn, ctx, idempotency_key, &claim)
-    })
-}
-
-/// One claim of a batch: who submits it, when, under which key.
-#[derive(Debug, Clone)]
-pub struct BatchClaim<'a> {
-    pub ctx: WriteContext<'a>,
-    pub idempotency_key: &'a str,
-    pub submission: &'a ClaimSubmission,
-}
-
-/// Decides several claims in one write transaction (group commit), with the
-/// same outcome, claim by claim and in the given order, as calling
-/// [`submit`] for each in turn: each claim runs in its own savepoint and sees
-/// the balances, duplicates and idempotency keys left by the claims before
-/// it, and a claim that fails rolls back alone (its key stays unused). The
-/// transaction commits once, so one durable commit serves the whole batch;
-/// if that commit fails, every claim of the batch gets the error and none
-/// is stored. Results come back in the order of `claims`.
-pub fn submit_batch(
-    conn: &mut DbConn,
-    claims: &[BatchClaim<'_>],
-) -> Vec<Result<Recorded, StoreError>> {
-    let mut out: Vec<Option<Result<Recorded, StoreError>>> = claims.iter().map(|_| None).collect();
-    let mut valid = Vec::with_capacity(claims.len());
-    for (i, c) in claims.iter().enumerate() {
-        match validate_claim(c.submission, c.ctx.today_china()) {
-            Ok(claim) => valid.push((i, claim)),
-            Err(e) => out[i] = Some(Err(StoreError::Validation(e))),
-        }
-    }
-    if !valid.is_empty() {
-        let decided = write_transaction(conn, |conn| {
-            let mut decided = Vec::with_capacity(valid.len());
-            for (i, claim) in &valid {
-                let item = &claims[*i];
-                // A savepoint: a failing claim rolls back alone.
-                let result = conn
-                    .transaction(|conn| submit_valid(conn, &item.ctx, item.idempotency_key, claim));
-                decided.push((*i, result));
-            }
-            Ok::<_, StoreError>(decided)
-        });
-        match decided {
-            Ok(decided) => {
-                for (i, result) in decided {
-                    out[i] = Some(result);
-                }
-            }
-            Err(e) => {
-                // Nothing of the batch was stored: each caller gets the cause.
-                for (i, _) in &valid {
-                    out[*i] = Some(Err(uncommitted(&e)));
-                }
-            }
-        }
-    }
-    out.into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(StoreError::integrity("a claim of a batch was skipped"))))
-        .collect()
-}
-
-/// The error each claim of a batch gets when the batch's commit failed.
-fn uncommitted(cause: &StoreError) -> StoreError {
-    let detail = cause.to_string();
-    match cause {
-        StoreError::Busy(_) => StoreError::Busy(detail),
-        StoreError::Unavailable(_) => StoreError::Unavailable(detail),
-        _ => StoreError::Integrity(format!("batch not committed: {detail}")),
-    }
-}
-
-fn submit_valid(
-    conn: &mut DbConn,
-    ctx: &WriteContext<'_>,
-    idempotency_key: &str,
-    claim: &ValidClaim,
-) -> Result<Recorded, StoreError> {
-    let canonical = canonical_json(&claim.canonical_json());
-    idempotency::once(conn, ctx, idempotency_key, "claim", &canonical, |conn| {
-        let view = decide_new_claim(conn, ctx, claim)?;
-        Ok(serde_json::to_value(view)?)
-    })
-}
-
-/// Picks the enrollment whose product period contains the service date; if
-/// none does, the member's latest enrollment starting on or before it (or
-/// their first), so that the claim is decided and denied `not_covered_period`
-/// with an explanation rather than refused without one.
-fn deciding_enrollment(
-    conn: &mut DbConn,
-    member_id: i64,
-    service_date: NaiveDate,
-) -> Result<(EnrollmentRow, StoredProduct), StoreError> {
-    let rows = enrollment_rows(conn, member_id)?;
-    if rows.is_empty() && !member_exists(conn, member_id)? {
-        return Err(StoreError::Validation(ValidationErrors::single(
-            "member_id",
-            "unknown_member",
-            format!("no member {member_id}"),
-        )));
-    }
-    let mut candidates = Vec::with_capacity(rows.len());
-    for row in rows {
-        let product = products::current(conn, &row.product_id)?;
-        candidates.push((row, product));
-    }
-    if let Some(i) = candidates.iter().position(|(_, p)| {
-        p.product.period_start <= service_date && service_date <= p.product.period_end
-    }) {
-        return Ok(candidates.swap_remove(i));
-    }
-    let fallback = candidates
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, p))| p.product.period_start <= service_date)
-        .max_by_key(|(_, (_, p))| p.product.period_start)
-        .map(|(i, _)| i)
-        .or(if candidates.is_empty() { None } else { Some(0) });
-    match fallback {
-        Some(i) => Ok(candidates.swap_remove(i)),
-        None => Err(StoreError::Validation(ValidationErrors::single(
-            "member_id",
-            "not_enrolled",
-            "the member is not enrolled in any product".to_owned(),
-        ))),
-    }
-}
-
-fn member_exists(conn: &mut DbConn, member_id: i64) -> Result<bool, StoreError> {
-    Ok(members::table
-        .find(member_id)
-        .select(members::id)
-        .first::<i64>(conn)
-        .optional()?
-        .is_some())
+    let claim = BatchClaim {
+        ctx: ctx.clone(),
+        idempotency_key,
+        submission,
+    };
+    submit_batch(conn, std::slice::from_ref(&claim))
+        .pop()
+        .unwrap_or_else(|| Err(StoreError::integrity("a batch of one gave no result")))
 }
 
 /// Both benefit balances of a member under a product, in one query. Sums in
@@ -352,27 +224,38 @@ fn member_balances(
         specialty_drug: Balance::default(),
     };
     for (benefit, deductible, paid) in entries {
-        let b = if benefit == BenefitKind::Inpatient.as_str() {
-            &mut balances.inpatient
-        } else if benefit == BenefitKind::SpecialtyDrug.as_str() {
-            &mut balances.specialty_drug
-        } else {
-            return Err(StoreError::integrity(format!(
-                "ledger entry of unknown benefit {benefit:?}"
-            )));
-        };
-        b.deductible_met = Fen(b
-            .deductible_met
-            .0
-            .checked_add(deductible)
-            .ok_or_else(|| StoreError::integrity("deductible balance overflows"))?);
-        b.paid = Fen(b
-            .paid
-            .0
-            .checked_add(paid)
-            .ok_or_else(|| StoreError::integrity("paid balance overflows"))?);
+        add_entry(&mut balances, &benefit, deductible, paid)?;
     }
     Ok(balances)
+}
+
+/// Adds one ledger entry to the sums of its benefit, with checked arithmetic.
+fn add_entry(
+    balances: &mut Balances,
+    benefit: &str,
+    deductible: i64,
+    paid: i64,
+) -> Result<(), StoreError> {
+    let b = if benefit == BenefitKind::Inpatient.as_str() {
+        &mut balances.inpatient
+    } else if benefit == BenefitKind::SpecialtyDrug.as_str() {
+        &mut balances.specialty_drug
+    } else {
+        return Err(StoreError::integrity(format!(
+            "ledger entry of unknown benefit {benefit:?}"
+        )));
+    };
+    b.deductible_met = Fen(b
+        .deductible_met
+        .0
+        .checked_add(deductible)
+        .ok_or_else(|| StoreError::integrity("deductible balance overflows"))?);
+    b.paid = Fen(b
+        .paid
+        .0
+        .checked_add(paid)
+        .ok_or_else(|| StoreError::integrity("paid balance overflows"))?);
+    Ok(())
 }
 
 /// Fingerprints of items paid on the member's other, non-reversed claims.
@@ -417,100 +300,6 @@ fn adjudication_error(error: AdjudicationError) -> StoreError {
             StoreError::integrity(detail)
         }
     }
-}
-
-/// Decides and stores a new claim; returns its view, built from what was
-/// just written (the same as [`view`] would read back).
-fn decide_new_claim(
-    conn: &mut DbConn,
-    ctx: &WriteContext<'_>,
-    claim: &ValidClaim,
-) -> Result<ClaimView, StoreError> {
-    let (enrollment, product) = deciding_enrollment(conn, claim.member_id, claim.service_date)?;
-    let cover = MemberCover {
-        coverage_start: enrollment.coverage_start,
-        waiting_waived: enrollment.waiting_waived,
-        declared_conditions: enrollment.declared()?,
-    };
-    let balances = member_balances(conn, claim.member_id, &product.product.id)?;
-    let elsewhere = paid_elsewhere(conn, claim.member_id, None)?;
-    let decision = adjudicate(&product.product, &cover, &balances, &elsewhere, claim)
-        .map_err(adjudication_error)?;
-    let now = audit::truncate_to_micros(ctx.now.naive_utc());
-    // The validated claim is stored as it was decided, so that an appeal
-    // decides the same items; its canonical hash goes into the audit event.
-    let submission = serde_json::to_string(claim)?;
-    let submission_hash =
-        crate::domain::canonical::sha256_hex(canonical_json(&claim.canonical_json()).as_bytes());
-    let claim_id: i64 = diesel::insert_into(claims::table)
-        .values(NewClaim {
-            member_id: claim.member_id,
-            enrollment_id: enrollment.id,
-            product_version_id: product.version_id,
-            kind: claim.kind.as_str(),
-            service_date: claim.service_date,
-            provider_id: &claim.provider_id,
-            submission: &submission,
-            submitted_by: ctx.actor,
-            created_at: now,
-        })
-        .returning(claims::id)
-        .get_result(conn)?;
-    let decision_id = store_decision(
-        conn,
-        ctx,
-        claim.member_id,
-        claim_id,
-        &product,
-        1,
-        None,
-        &decision,
-    )?;
-    audit::append(
-        conn,
-        &ctx.keys.audit,
-        ctx.now,
-        ctx.actor,
-        "claim.decided",
-        &format!("claim:{claim_id}"),
-        &serde_json::json!({
-            "claim_id": claim_id,
-            "member_id": claim.member_id,
-            "decision_id": decision_id,
-            "sequence": 1,
-            "product_id": product.product.id,
-            "product_version_id": product.version_id,
-            "submission_sha256": submission_hash,
-            "status": decision.status,
-            "payable": decision.totals.payable,
-            "ledger": decision.ledger,
-        }),
-    )?;
-    let status = decision.status.as_str().to_owned();
-    let decision = DecisionView {
-        id: decision_id,
-        sequence: 1,
-        parent_decision_id: None,
-        product_version_id: product.version_id,
-        decided_by: ctx.actor.to_owned(),
-        decided_at: now,
-        decision,
-    };
-    Ok(ClaimView {
-        id: claim_id,
-        member_id: claim.member_id,
-        product_id: product.product.id,
-        kind: claim.kind.as_str().to_owned(),
-        service_date: claim.service_date,
-        provider_id: claim.provider_id.clone(),
-        submitted_by: ctx.actor.to_owned(),
-        submitted_at: now,
-        status,
-        submission: serde_json::from_str(&submission)?,
-        decision: decision.clone(),
-        decisions: vec![decision],
-        reversal: None,
-    })
 }
 
 /// Writes a decision, its paid-item fingerprints and its ledger entries, then
@@ -592,6 +381,15 @@ fn check_balances_within_terms(
     product: &StoredProduct,
 ) -> Result<(), StoreError> {
     let balances = member_balances(conn, member_id, &product.product.id)?;
+    balances_within_terms(member_id, &balances, product)
+}
+
+/// The conservation rule on balances already computed.
+fn balances_within_terms(
+    member_id: i64,
+    balances: &Balances,
+    product: &StoredProduct,
+) -> Result<(), StoreError> {
     let checks = [
         (
             BenefitKind::Inpatient,

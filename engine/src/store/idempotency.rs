@@ -30,13 +30,19 @@ pub fn check_key(key: &str) -> Result<(), &'static str> {
 
 #[derive(Insertable)]
 #[diesel(table_name = idempotency_keys)]
-struct NewKey<'a> {
-    principal: &'a str,
-    idempotency_key: &'a str,
-    operation: &'a str,
-    request_hash: &'a str,
-    response_body: &'a str,
-    created_at: NaiveDateTime,
+pub(crate) struct NewKey<'a> {
+    pub principal: &'a str,
+    pub idempotency_key: &'a str,
+    pub operation: &'a str,
+    pub request_hash: &'a str,
+    pub response_body: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+/// What a key remembers of its request: the operation and the request in
+/// canonical form, hashed.
+pub(crate) fn request_hash(operation: &str, canonical_request: &str) -> String {
+    sha256_hex(format!("{operation}\n{canonical_request}").as_bytes())
 }
 
 /// Runs `effect` once per (principal, key). Must be called inside a write
@@ -50,7 +56,7 @@ pub fn once(
     canonical_request: &str,
     effect: impl FnOnce(&mut DbConn) -> Result<serde_json::Value, StoreError>,
 ) -> Result<Recorded, StoreError> {
-    let request_hash = sha256_hex(format!("{operation}\n{canonical_request}").as_bytes());
+    let request_hash = request_hash(operation, canonical_request);
     let stored = idempotency_keys::table
         .find((ctx.actor, key))
         .select((
