@@ -267,12 +267,16 @@ where
                 "BEGIN IMMEDIATE",
             )?;
         }
-        DbConn::Postgres(_) => {
-            <DbConn as Connection>::TransactionManager::begin_transaction(conn)?;
-            if let Err(e) = conn.batch_execute(&format!(
-                "SELECT pg_advisory_xact_lock({PG_WRITE_LOCK_KEY})"
-            )) {
-                <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+        DbConn::Postgres(inner) => {
+            // BEGIN and the lock in one round trip: a batch of claims costs
+            // a fixed number of statements, and this is two of them.
+            let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK_KEY})");
+            if let Err(e) =
+                diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, &begin)
+            {
+                // If BEGIN ran and the lock failed, the session is left in
+                // an aborted transaction that diesel does not know about.
+                let _ = inner.batch_execute("ROLLBACK");
                 return Err(e.into());
             }
         }

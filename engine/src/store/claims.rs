@@ -201,11 +201,10 @@ pub fn submit(
         .unwrap_or_else(|| Err(StoreError::integrity("a batch of one gave no result")))
 }
 
-/// Both benefit balances of a member under a product, in one query. Sums in
-/// Rust with checked arithmetic (SQL SUM over money would be a float on
-/// SQLite); the same sums as [`crate::store::enrollment::balance`] per
-/// benefit.
-fn member_balances(
+/// Both benefit balances of a member under a product: the sums of their
+/// ledger entries, in one query. Sums in Rust with checked arithmetic: SQL
+/// SUM over money would come back as a float on SQLite.
+pub(crate) fn member_balances(
     conn: &mut DbConn,
     member_id: i64,
     product_id: &str,

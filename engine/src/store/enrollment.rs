@@ -17,7 +17,7 @@ use crate::domain::enrollment::{
 use crate::domain::money::Fen;
 use crate::domain::product::BenefitTerms;
 use crate::error::StoreError;
-use crate::schema::{enrollments, ledger_entries, members};
+use crate::schema::{enrollments, members};
 use crate::store::{Recorded, WriteContext, idempotency, products};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -265,6 +265,13 @@ pub fn enrollment_rows(
 
 fn enrollment_view(conn: &mut DbConn, row: &EnrollmentRow) -> Result<EnrollmentView, StoreError> {
     let product = products::current(conn, &row.product_id)?;
+    enrollment_view_of(row, &product)
+}
+
+fn enrollment_view_of(
+    row: &EnrollmentRow,
+    product: &products::StoredProduct,
+) -> Result<EnrollmentView, StoreError> {
     Ok(EnrollmentView {
         id: row.id,
         product_id: row.product_id.clone(),
@@ -297,36 +304,6 @@ pub fn member(conn: &mut DbConn, member_id: i64) -> Result<MemberView, StoreErro
         birth_date: row.birth_date,
         sex: row.sex,
         enrollments,
-    })
-}
-
-/// A benefit balance as the sum of its ledger entries. Sums in Rust with
-/// checked arithmetic: SQL SUM over money would come back as a float on SQLite.
-pub fn balance(
-    conn: &mut DbConn,
-    member_id: i64,
-    product_id: &str,
-    benefit: BenefitKind,
-) -> Result<Balance, StoreError> {
-    let entries: Vec<(i64, i64)> = ledger_entries::table
-        .filter(ledger_entries::member_id.eq(member_id))
-        .filter(ledger_entries::product_id.eq(product_id))
-        .filter(ledger_entries::benefit.eq(benefit.as_str()))
-        .select((ledger_entries::deductible_fen, ledger_entries::paid_fen))
-        .load(conn)?;
-    let mut deductible = 0_i64;
-    let mut paid = 0_i64;
-    for (d, p) in entries {
-        deductible = deductible
-            .checked_add(d)
-            .ok_or_else(|| StoreError::integrity("deductible balance overflows"))?;
-        paid = paid
-            .checked_add(p)
-            .ok_or_else(|| StoreError::integrity("paid balance overflows"))?;
-    }
-    Ok(Balance {
-        deductible_met: Fen(deductible),
-        paid: Fen(paid),
     })
 }
 
@@ -382,19 +359,26 @@ pub fn coverage(conn: &mut DbConn, member_id: i64) -> Result<CoverageView, Store
     let mut products_cover = Vec::new();
     for row in enrollment_rows(conn, member_id)? {
         let product = products::current(conn, &row.product_id)?;
+        let balances = crate::store::claims::member_balances(conn, member_id, &row.product_id)?;
         let mut benefits = Vec::new();
         if let Some(terms) = &product.product.inpatient {
-            let b = balance(conn, member_id, &row.product_id, BenefitKind::Inpatient)?;
-            benefits.push(benefit_cover(BenefitKind::Inpatient, terms, b));
+            benefits.push(benefit_cover(
+                BenefitKind::Inpatient,
+                terms,
+                balances.inpatient,
+            ));
         }
         if let Some(drug) = &product.product.specialty_drug {
-            let b = balance(conn, member_id, &row.product_id, BenefitKind::SpecialtyDrug)?;
-            benefits.push(benefit_cover(BenefitKind::SpecialtyDrug, &drug.terms, b));
+            benefits.push(benefit_cover(
+                BenefitKind::SpecialtyDrug,
+                &drug.terms,
+                balances.specialty_drug,
+            ));
         }
         products_cover.push(ProductCover {
             product_id: row.product_id.clone(),
             product_name: product.product.name.clone(),
-            enrollment: enrollment_view(conn, &row)?,
+            enrollment: enrollment_view_of(&row, &product)?,
             benefits,
         });
     }
