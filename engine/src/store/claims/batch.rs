@@ -171,18 +171,30 @@ impl Known {
             .iter()
             .map(|(i, _)| (claims[*i].ctx.actor, claims[*i].idempotency_key))
             .collect();
-        let principals: Vec<&str> = sorted_unique(wanted_keys.iter().map(|(p, _)| *p));
-        let key_names: Vec<&str> = sorted_unique(wanted_keys.iter().map(|(_, k)| *k));
-        let used: Vec<(String, String, String, String)> = idempotency_keys::table
-            .filter(idempotency_keys::principal.eq_any(&principals))
-            .filter(idempotency_keys::idempotency_key.eq_any(&key_names))
+        // One probe of the primary key per (principal, key) pair: filtering
+        // on the principals and the keys separately would make the index
+        // scan try every combination of the two lists.
+        let mut query = idempotency_keys::table
             .select((
                 idempotency_keys::principal,
                 idempotency_keys::idempotency_key,
                 idempotency_keys::request_hash,
                 idempotency_keys::response_body,
             ))
-            .load(conn)?;
+            .into_boxed();
+        for (principal, key) in &wanted_keys {
+            query = query.or_filter(
+                idempotency_keys::principal
+                    .eq(*principal)
+                    .and(idempotency_keys::idempotency_key.eq(*key)),
+            );
+        }
+        // With no pairs the filter would be empty and match every row.
+        let used: Vec<(String, String, String, String)> = if wanted_keys.is_empty() {
+            Vec::new()
+        } else {
+            query.load(conn)?
+        };
         let keys = used
             .into_iter()
             .filter(|(p, k, _, _)| wanted_keys.contains(&(p.as_str(), k.as_str())))
