@@ -181,6 +181,11 @@ impl Database {
         let pool = Pool::builder()
             .max_size(pool_size.max(2))
             .connection_timeout(Duration::from_secs(10))
+            // No `SELECT 1` before every use: that is a round trip per
+            // request. A connection that fails is marked broken by diesel and
+            // dropped when it comes back to the pool; the request that met
+            // it gets 503 and the client's retry gets a fresh one.
+            .test_on_check_out(false)
             .build(Manager {
                 target: target.clone(),
             })
