@@ -341,3 +341,68 @@ fn a_batch_decides_every_claim_as_if_it_were_sent_alone() {
         }
     }
 }
+
+/// Two claims of 700 items each: more rows than one INSERT statement takes,
+/// so the batch writes them in several; the result is the same as alone.
+#[test]
+fn a_batch_with_more_rows_than_one_insert_is_written_whole() {
+    let mut pairs = vec![(sqlite(), sqlite())];
+    if let Ok(url) = std::env::var("PUHUI_TEST_POSTGRES_URL")
+        && !url.is_empty()
+    {
+        pairs.push((postgres(&url), postgres(&url)));
+    }
+    for (batched, single) in &pairs {
+        let keys = keys();
+        let members = setup(&batched.db, &keys);
+        setup(&single.db, &keys);
+        let big = |member_id: i64, base: i64| -> ClaimSubmission {
+            let items: Vec<Value> = (0..700)
+                .map(|i| {
+                    json!({
+                        "total": format!("{}.00", base + i),
+                        "basic_paid": "100.00",
+                        "out_of_catalogue": "0",
+                    })
+                })
+                .collect();
+            serde_json::from_value(json!({
+                "member_id": member_id,
+                "kind": "inpatient",
+                "service_date": today().to_string(),
+                "provider_id": "H-001",
+                "diagnosis": "K35.8",
+                "items": items,
+            }))
+            .unwrap()
+        };
+        let first = big(members[0], 1_000);
+        let second = big(members[1], 2_000);
+        let now = chrono::Utc::now();
+        let ctx = WriteContext {
+            keys: &keys,
+            actor: "provider:H-001",
+            now,
+        };
+        let requests = [("big-1", &first), ("big-2", &second), ("big-1", &first)];
+        let batch: Vec<BatchClaim<'_>> = requests
+            .iter()
+            .map(|(key, submission)| BatchClaim {
+                ctx: ctx.clone(),
+                idempotency_key: key,
+                submission,
+            })
+            .collect();
+        let mut a = batched.db.get().unwrap();
+        let mut b = single.db.get().unwrap();
+        let together = claims::submit_batch(&mut a, &batch);
+        for ((key, submission), got) in requests.iter().zip(&together) {
+            let alone = claims::submit(&mut b, &ctx, key, submission);
+            assert_eq!(answer(got), answer(&alone), "{}: {key}", batched.backend);
+        }
+        assert!(together[2].as_ref().unwrap().replayed);
+        let (sums, counts) = final_state(&mut a);
+        assert_eq!(counts["paid_items"], 1_400, "{}", batched.backend);
+        assert_eq!((sums, counts), final_state(&mut b), "{}", batched.backend);
+    }
+}

@@ -54,9 +54,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 20_000_000_000)]
     pub pricing_max_member_years: u64,
     /// Most claims decided in one write transaction (group commit); 1 commits
-    /// each claim on its own.
-    #[arg(long, env = "PUHUI_CLAIM_BATCH", default_value_t = 32)]
-    pub claim_batch: usize,
+    /// each claim on its own. At most 1000, which keeps every statement of a
+    /// batch within the databases' limits on bound parameters.
+    #[arg(long, env = "PUHUI_CLAIM_BATCH", default_value_t = 32,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub claim_batch: u16,
     /// Claims allowed to wait for the writer; more get 503.
     #[arg(long, env = "PUHUI_CLAIM_QUEUE", default_value_t = 4096)]
     pub claim_queue: usize,
@@ -109,8 +111,13 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     let listener = TcpListener::bind(&args.bind)
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let claims = ClaimWriter::start(db.clone(), keys.clone(), args.claim_batch, args.claim_queue)
-        .map_err(|e| format!("cannot start the claim writer: {e}"))?;
+    let claims = ClaimWriter::start(
+        db.clone(),
+        keys.clone(),
+        usize::from(args.claim_batch),
+        args.claim_queue,
+    )
+    .map_err(|e| format!("cannot start the claim writer: {e}"))?;
     let state = Arc::new(AppState {
         db,
         keys,
