@@ -113,11 +113,11 @@ fn script(seed: u64, member_ids: &[i64]) -> Vec<Step> {
                     *member_ids.choose(&mut rng).unwrap()
                 };
                 let mut submission = submission(&mut rng, member);
-                if roll >= 25 && roll < 28 {
+                if (25..28).contains(&roll) {
                     submission.service_date = (today() + Duration::days(3)).to_string();
                 }
                 Request {
-                    actor: *["provider:H-001", "provider:PH-001"]
+                    actor: ["provider:H-001", "provider:PH-001"]
                         .choose(&mut rng)
                         .unwrap(),
                     key: format!("k{n}"),
@@ -204,7 +204,11 @@ struct Count {
 
 /// What both databases must end with: ledger sums per member and benefit,
 /// and the number of rows of every table the claims write.
-fn final_state(conn: &mut DbConn) -> (Vec<(i64, String, i64, i64, i64)>, BTreeMap<String, i64>) {
+/// (member, benefit, deductible, paid, entries) per member and benefit,
+/// and the row count of each table.
+type FinalState = (Vec<(i64, String, i64, i64, i64)>, BTreeMap<String, i64>);
+
+fn final_state(conn: &mut DbConn) -> FinalState {
     let sums: Vec<Sums> = diesel::sql_query(
         "SELECT member_id, benefit, CAST(SUM(deductible_fen) AS BIGINT) AS deductible, \
          CAST(SUM(paid_fen) AS BIGINT) AS paid, CAST(COUNT(*) AS BIGINT) AS entries \
