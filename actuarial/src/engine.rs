@@ -614,6 +614,7 @@ pub fn assemble(scenario: &Scenario, models: &[GroupModel], sim: &SimOutput) -> 
         simulations: sim.totals.len() as u64,
         scenario_hash: scenario.hash(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: env!("PUHUI_GIT_COMMIT").to_string(),
         members: scenario.total_members(),
         groups: c.groups,
         portfolio: c.portfolio,

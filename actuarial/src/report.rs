@@ -53,11 +53,12 @@ pub fn render_report(r: &PricingResults) -> String {
     let _ = writeln!(o, "Pricing report: {}", r.name);
     let _ = writeln!(
         o,
-        "seed {}  simulations {} portfolio-years  scenario sha256 {}  version {}",
+        "seed {}  simulations {} portfolio-years  scenario sha256 {}  version {}  commit {}",
         r.seed,
         money(r.simulations as f64, 0),
         r.scenario_hash,
-        r.version
+        r.version,
+        r.git_commit
     );
     let _ = writeln!(
         o,

@@ -194,6 +194,8 @@ pub struct PricingResults {
     pub simulations: u64,
     pub scenario_hash: String,
     pub version: String,
+    /// The git commit the code was built from ("unknown" outside a checkout).
+    pub git_commit: String,
     pub members: u64,
     pub groups: Vec<GroupResult>,
     pub portfolio: PortfolioResult,

@@ -376,6 +376,7 @@ fn json_results_have_the_contract_names() {
         "simulations",
         "scenario_hash",
         "version",
+        "git_commit",
         "groups",
         "portfolio",
         "premium",
@@ -410,6 +411,13 @@ fn json_results_have_the_contract_names() {
         }
     }
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    // A 40-digit commit in a checkout, "unknown" outside one.
+    let commit = v["git_commit"].as_str().unwrap();
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{commit}"
+    );
     assert_eq!(v["scenario_hash"], s.hash());
 }
 
