@@ -23,9 +23,6 @@ use crate::store::enrollment::{enrollment_rows, member_row};
 use crate::store::products::{self, StoredProduct};
 use crate::store::{Recorded, WriteContext, idempotency};
 
-mod batch;
-pub use batch::{BatchClaim, submit_batch};
-
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = claims)]
 pub struct ClaimRow {
@@ -131,20 +128,6 @@ pub struct ClaimPage {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = claims)]
-struct NewClaim<'a> {
-    member_id: i64,
-    enrollment_id: i64,
-    product_version_id: i64,
-    kind: &'a str,
-    service_date: NaiveDate,
-    provider_id: &'a str,
-    submission: &'a str,
-    submitted_by: &'a str,
-    created_at: NaiveDateTime,
-}
-
-#[derive(Insertable)]
 #[diesel(table_name = decisions)]
 struct NewDecision<'a> {
     claim_id: i64,
@@ -160,20 +143,20 @@ struct NewDecision<'a> {
 
 #[derive(Insertable)]
 #[diesel(table_name = paid_items)]
-struct NewPaidItem<'a> {
+struct NewPaidItem {
     member_id: i64,
     claim_id: i64,
     decision_id: i64,
     item_index: i32,
-    fingerprint: &'a str,
+    fingerprint: String,
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = ledger_entries)]
-struct NewLedgerEntry<'a> {
+#[diesel(table_name = ledger_entries, treat_none_as_null = true)]
+struct NewLedgerEntry {
     member_id: i64,
-    product_id: &'a str,
-    benefit: &'a str,
+    product_id: String,
+    benefit: String,
     claim_id: i64,
     decision_id: Option<i64>,
     reversal_id: Option<i64>,
@@ -181,6 +164,82 @@ struct NewLedgerEntry<'a> {
     deductible_fen: i64,
     paid_fen: i64,
     created_at: NaiveDateTime,
+}
+
+/// Rows per INSERT statement. At eleven columns at most this keeps every
+/// statement far below the bound-parameter limits (32,766 on SQLite, 65,535
+/// on PostgreSQL), however many items a claim or a batch carries.
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// Inserts rows with one multi-row INSERT per chunk, on the concrete
+/// connection: both backends take multi-row VALUES.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        for chunk in $rows.chunks(ROWS_PER_INSERT) {
+            match $conn {
+                DbConn::Postgres(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+                DbConn::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+            };
+        }
+    };
+}
+
+// After the macro, which the batch module uses.
+mod batch;
+pub use batch::{BatchClaim, submit_batch};
+
+/// The rows a decision adds beside itself: the fingerprint of each item it
+/// pays (not carried over from an earlier decision), for the duplicate rule,
+/// and a ledger entry for each delta that moves a balance.
+struct DecisionEffects {
+    paid_items: Vec<NewPaidItem>,
+    newly_paid: Vec<ItemFingerprint>,
+    ledger: Vec<NewLedgerEntry>,
+}
+
+fn decision_effects(
+    member_id: i64,
+    product_id: &str,
+    claim_id: i64,
+    decision_id: i64,
+    decision: &ClaimDecision,
+    now: NaiveDateTime,
+) -> Result<DecisionEffects, StoreError> {
+    let mut rows = DecisionEffects {
+        paid_items: Vec::new(),
+        newly_paid: Vec::new(),
+        ledger: Vec::new(),
+    };
+    for item in &decision.items {
+        if item.outcome == ItemOutcome::Paid && !item.carried_over {
+            rows.paid_items.push(NewPaidItem {
+                member_id,
+                claim_id,
+                decision_id,
+                item_index: item_index(item.index)?,
+                fingerprint: item.fingerprint.key(),
+            });
+            rows.newly_paid.push(item.fingerprint.clone());
+        }
+    }
+    for delta in &decision.ledger {
+        if delta.deductible_met.0 == 0 && delta.paid.0 == 0 {
+            continue;
+        }
+        rows.ledger.push(NewLedgerEntry {
+            member_id,
+            product_id: product_id.to_owned(),
+            benefit: delta.benefit.as_str().to_owned(),
+            claim_id,
+            decision_id: Some(decision_id),
+            reversal_id: None,
+            item_index: item_index(delta.item_index)?,
+            deductible_fen: delta.deductible_met.0,
+            paid_fen: delta.paid.0,
+            created_at: now,
+        });
+    }
+    Ok(rows)
 }
 
 /// Validates, decides and stores a claim. Validation errors store nothing and
@@ -330,39 +389,16 @@ fn store_decision(
         })
         .returning(decisions::id)
         .get_result(conn)?;
-    for item in &decision.items {
-        if item.outcome == ItemOutcome::Paid && !item.carried_over {
-            let index = item_index(item.index)?;
-            diesel::insert_into(paid_items::table)
-                .values(NewPaidItem {
-                    member_id,
-                    claim_id,
-                    decision_id,
-                    item_index: index,
-                    fingerprint: &item.fingerprint.key(),
-                })
-                .execute(conn)?;
-        }
-    }
-    for delta in &decision.ledger {
-        if delta.deductible_met.0 == 0 && delta.paid.0 == 0 {
-            continue;
-        }
-        diesel::insert_into(ledger_entries::table)
-            .values(NewLedgerEntry {
-                member_id,
-                product_id: &product.product.id,
-                benefit: delta.benefit.as_str(),
-                claim_id,
-                decision_id: Some(decision_id),
-                reversal_id: None,
-                item_index: item_index(delta.item_index)?,
-                deductible_fen: delta.deductible_met.0,
-                paid_fen: delta.paid.0,
-                created_at: now,
-            })
-            .execute(conn)?;
-    }
+    let rows = decision_effects(
+        member_id,
+        &product.product.id,
+        claim_id,
+        decision_id,
+        decision,
+        now,
+    )?;
+    insert_rows!(conn, paid_items::table, rows.paid_items);
+    insert_rows!(conn, ledger_entries::table, rows.ledger);
     check_balances_within_terms(conn, member_id, product)?;
     Ok(decision_id)
 }
@@ -667,8 +703,8 @@ pub fn reverse(
                 diesel::insert_into(ledger_entries::table)
                     .values(NewLedgerEntry {
                         member_id: claim.member_id,
-                        product_id,
-                        benefit,
+                        product_id: product_id.clone(),
+                        benefit: benefit.clone(),
                         claim_id,
                         decision_id: None,
                         reversal_id: Some(reversal_id),

@@ -30,13 +30,13 @@ pub fn check_key(key: &str) -> Result<(), &'static str> {
 
 #[derive(Insertable)]
 #[diesel(table_name = idempotency_keys)]
-pub(crate) struct NewKey<'a> {
-    pub principal: &'a str,
-    pub idempotency_key: &'a str,
-    pub operation: &'a str,
-    pub request_hash: &'a str,
-    pub response_body: &'a str,
-    pub created_at: NaiveDateTime,
+struct NewKey<'a> {
+    principal: &'a str,
+    idempotency_key: &'a str,
+    operation: &'a str,
+    request_hash: &'a str,
+    response_body: &'a str,
+    created_at: NaiveDateTime,
 }
 
 /// What a key remembers of its request: the operation and the request in

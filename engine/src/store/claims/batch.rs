@@ -21,13 +21,14 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::{ClaimView, DecisionView, adjudication_error, balances_within_terms, item_index};
+use super::{
+    ClaimView, DecisionEffects, DecisionView, NewLedgerEntry, NewPaidItem, ROWS_PER_INSERT,
+    adjudication_error, balances_within_terms, decision_effects,
+};
 use crate::audit::{self, AuditEvent, ChainHead};
 use crate::db::{DbConn, write_transaction};
 use crate::domain::ValidationErrors;
-use crate::domain::adjudication::{
-    Balances, ItemFingerprint, ItemOutcome, MemberCover, adjudicate,
-};
+use crate::domain::adjudication::{Balances, ItemFingerprint, MemberCover, adjudicate};
 use crate::domain::canonical::{canonical_json, sha256_hex};
 use crate::domain::claim::{ClaimSubmission, ValidClaim, validate_claim};
 use crate::error::StoreError;
@@ -41,11 +42,6 @@ use crate::store::{Recorded, WriteContext, idempotency};
 
 /// The idempotency operation of a claim submission.
 const OPERATION: &str = "claim";
-
-/// Rows per INSERT statement. At eleven columns at most this keeps every
-/// statement far below the bound-parameter limits (32,766 on SQLite, 65,535
-/// on PostgreSQL), however many items the claims of a batch carry.
-const ROWS_PER_INSERT: usize = 1_000;
 
 /// One claim of a batch: who submits it, when, under which key.
 #[derive(Debug, Clone)]
@@ -521,38 +517,18 @@ fn decide(
     // decides the same items; its canonical hash goes into the audit event.
     let submission = serde_json::to_string(claim)?;
     let submission_hash = sha256_hex(canonical.as_bytes());
-    let mut paid_items = Vec::new();
-    let mut newly_paid = Vec::new();
-    for item in &decision.items {
-        if item.outcome == ItemOutcome::Paid && !item.carried_over {
-            paid_items.push(NewPaidItem {
-                member_id: claim.member_id,
-                claim_id,
-                decision_id,
-                item_index: item_index(item.index)?,
-                fingerprint: item.fingerprint.key(),
-            });
-            newly_paid.push(item.fingerprint.clone());
-        }
-    }
-    let mut ledger = Vec::new();
-    for delta in &decision.ledger {
-        if delta.deductible_met.0 == 0 && delta.paid.0 == 0 {
-            continue;
-        }
-        ledger.push(NewLedgerEntry {
-            member_id: claim.member_id,
-            product_id: product.product.id.clone(),
-            benefit: delta.benefit.as_str().to_owned(),
-            claim_id,
-            decision_id: Some(decision_id),
-            reversal_id: None,
-            item_index: item_index(delta.item_index)?,
-            deductible_fen: delta.deductible_met.0,
-            paid_fen: delta.paid.0,
-            created_at: now,
-        });
-    }
+    let DecisionEffects {
+        paid_items,
+        newly_paid,
+        ledger,
+    } = decision_effects(
+        claim.member_id,
+        &product.product.id,
+        claim_id,
+        decision_id,
+        &decision,
+        now,
+    )?;
     let audit = audit::next_event(
         &ctx.keys.audit,
         known.audit_head.as_ref(),
@@ -676,31 +652,6 @@ struct NewDecision {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = paid_items)]
-struct NewPaidItem {
-    member_id: i64,
-    claim_id: i64,
-    decision_id: i64,
-    item_index: i32,
-    fingerprint: String,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = ledger_entries, treat_none_as_null = true)]
-struct NewLedgerEntry {
-    member_id: i64,
-    product_id: String,
-    benefit: String,
-    claim_id: i64,
-    decision_id: Option<i64>,
-    reversal_id: Option<i64>,
-    item_index: i32,
-    deductible_fen: i64,
-    paid_fen: i64,
-    created_at: NaiveDateTime,
-}
-
-#[derive(Insertable)]
 #[diesel(table_name = idempotency_keys)]
 struct NewKey {
     principal: String,
@@ -720,19 +671,6 @@ struct Rows {
     ledger: Vec<NewLedgerEntry>,
     audit: Vec<AuditEvent>,
     keys: Vec<NewKey>,
-}
-
-/// One multi-row INSERT per chunk, on the concrete connection: both
-/// backends take multi-row VALUES.
-macro_rules! insert_rows {
-    ($conn:expr, $table:expr, $rows:expr) => {
-        for chunk in $rows.chunks(ROWS_PER_INSERT) {
-            match $conn {
-                DbConn::Postgres(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-                DbConn::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-            };
-        }
-    };
 }
 
 impl Rows {
