@@ -39,6 +39,18 @@ pub fn media_type(req: &HttpRequest) -> Option<String> {
         })
 }
 
+/// Reads a JSON body within `limit` bytes and decodes it: what every
+/// handler that takes a JSON request does, with the errors in that order
+/// (413 for size, then 415 for the content type, then 400).
+pub async fn read_json<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let bytes = read(payload, limit).await?;
+    json(req, &bytes)
+}
+
 /// Decodes a JSON body. Wrong content type: 415; not JSON, or JSON of the
 /// wrong shape (types, unknown fields): 400.
 pub fn json<T: DeserializeOwned>(req: &HttpRequest, bytes: &[u8]) -> Result<T, ApiError> {

@@ -73,8 +73,8 @@ pub async fn submit(
         &[Allow::Enrollee, Allow::Provider, Allow::Insurer],
     )?;
     let key = body::idempotency_key(&req)?;
-    let bytes = body::read(payload, state.limits.body_bytes).await?;
-    let submission: ClaimSubmission = body::json(&req, &bytes)?;
+    let submission: ClaimSubmission =
+        body::read_json(&req, payload, state.limits.body_bytes).await?;
     auth::own_member(&principal, submission.member_id)?;
     if let Role::Provider { provider_id } = &principal.role
         && submission.provider_id.trim() != provider_id
@@ -184,8 +184,7 @@ pub async fn reverse(
     auth::allow(&principal, &[Allow::Insurer])?;
     let id = path_id(&req, "id")?;
     let key = body::idempotency_key(&req)?;
-    let bytes = body::read(payload, state.limits.body_bytes).await?;
-    let request: ReversalRequest = body::json(&req, &bytes)?;
+    let request: ReversalRequest = body::read_json(&req, payload, state.limits.body_bytes).await?;
     let actor = principal.actor();
     let recorded = state
         .run(move |conn, state| {
@@ -218,8 +217,7 @@ pub async fn appeal(
     let id = path_id(&req, "id")?;
     authorize_claim(&state, &principal, id).await?;
     let key = body::idempotency_key(&req)?;
-    let bytes = body::read(payload, state.limits.body_bytes).await?;
-    let evidence: AppealEvidence = body::json(&req, &bytes)?;
+    let evidence: AppealEvidence = body::read_json(&req, payload, state.limits.body_bytes).await?;
     let actor = principal.actor();
     let recorded = state
         .run(move |conn, state| {

@@ -50,8 +50,8 @@ pub async fn enroll(
         }
     };
     let key = body::idempotency_key(&req)?;
-    let bytes = body::read(payload, state.limits.body_bytes).await?;
-    let request: EnrollmentRequest = body::json(&req, &bytes)?;
+    let request: EnrollmentRequest =
+        body::read_json(&req, payload, state.limits.body_bytes).await?;
     let (recorded, token) = state
         .run(move |conn, state| {
             let ctx = state.context(&actor);
