@@ -350,19 +350,23 @@ fn drive(base: &str, members: &Arc<Vec<Member>>, args: &Args, mode: Mode, seed: 
                             if rng.unit() < 0.1 && !sent.is_empty() {
                                 let i = rng.below(sent.len() as u64) as usize;
                                 let s = &sent[i];
-                                let reply = client.post(
+                                let reply = client.post_status(
                                     "/v1/claims",
                                     Some(&members[s.member].token),
                                     &s.key,
                                     &s.body,
                                 );
-                                (Op::Retry, reply.map(|r| (r.status, r.replayed)))
+                                (Op::Retry, reply)
                             } else {
                                 let m = rng.below(members.len() as u64) as usize;
                                 let body = loadkit::claim_body(&mut rng, members[m].id, 1_000_000);
                                 let key = format!("s{seed}-t{t}-c{n}");
-                                let reply =
-                                    client.post("/v1/claims", Some(&members[m].token), &key, &body);
+                                let reply = client.post_status(
+                                    "/v1/claims",
+                                    Some(&members[m].token),
+                                    &key,
+                                    &body,
+                                );
                                 if sent.len() < 64 {
                                     sent.push(Sent {
                                         member: m,
@@ -377,7 +381,7 @@ fn drive(base: &str, members: &Arc<Vec<Member>>, args: &Args, mode: Mode, seed: 
                                         body,
                                     };
                                 }
-                                (Op::Claim, reply.map(|r| (r.status, r.replayed)))
+                                (Op::Claim, reply)
                             }
                         } else {
                             let m = &members[rng.below(members.len() as u64) as usize];
@@ -388,7 +392,7 @@ fn drive(base: &str, members: &Arc<Vec<Member>>, args: &Args, mode: Mode, seed: 
                             };
                             (
                                 op,
-                                client.get(&path, Some(&m.token)).map(|(s, _)| (s, false)),
+                                client.get_status(&path, Some(&m.token)).map(|s| (s, false)),
                             )
                         };
                         let finished = Instant::now();

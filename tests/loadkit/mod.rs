@@ -292,9 +292,16 @@ pub struct Reply {
 
 impl Client {
     pub fn new(base: &str, timeout: Duration) -> Client {
+        // Timeouts per phase, none on name resolution: with one set, ureq
+        // resolves the address on a new thread for every request, which on
+        // loopback costs more than the request itself.
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(timeout))
+            .timeout_connect(Some(timeout))
+            .timeout_send_request(Some(timeout))
+            .timeout_send_body(Some(timeout))
+            .timeout_recv_response(Some(timeout))
+            .timeout_recv_body(Some(timeout))
             .build()
             .into();
         Client {
@@ -314,6 +321,39 @@ impl Client {
     }
 
     pub fn post(&self, path: &str, token: Option<&str>, key: &str, body: &Value) -> Res<Reply> {
+        read(self.send_post(path, token, key, body)?)
+    }
+
+    /// A GET whose body is read and dropped: the load benchmark needs only
+    /// the status, and parsing every answer would load the shared cores.
+    pub fn get_status(&self, path: &str, token: Option<&str>) -> Res<u16> {
+        let mut request = self.agent.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let response = request.call().map_err(|e| e.to_string())?;
+        drain(response).map(|(status, _)| status)
+    }
+
+    /// A POST answered with its status and whether it was a replay; the
+    /// body is read and dropped.
+    pub fn post_status(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        key: &str,
+        body: &Value,
+    ) -> Res<(u16, bool)> {
+        drain(self.send_post(path, token, key, body)?)
+    }
+
+    fn send_post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        key: &str,
+        body: &Value,
+    ) -> Res<ureq::http::Response<ureq::Body>> {
         let mut request = self
             .agent
             .post(format!("{}{path}", self.base))
@@ -322,11 +362,20 @@ impl Client {
         if let Some(token) = token {
             request = request.header("Authorization", format!("Bearer {token}"));
         }
-        let response = request
+        request
             .send(body.to_string().as_bytes())
-            .map_err(|e| e.to_string())?;
-        read(response)
+            .map_err(|e| e.to_string())
     }
+}
+
+/// Status and replay flag of a response whose body is read to its end (so
+/// the connection can be reused) and dropped.
+fn drain(mut response: ureq::http::Response<ureq::Body>) -> Res<(u16, bool)> {
+    let status = response.status().as_u16();
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    std::io::copy(&mut response.body_mut().as_reader(), &mut std::io::sink())
+        .map_err(|e| e.to_string())?;
+    Ok((status, replayed))
 }
 
 fn read(mut response: ureq::http::Response<ureq::Body>) -> Res<Reply> {
