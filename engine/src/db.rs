@@ -274,14 +274,8 @@ where
         }
         DbConn::Postgres(inner) => {
             // BEGIN and the lock in one round trip: a batch of claims costs
-            // a fixed number of statements, and this is two of them. Custom
-            // plans: a batch reads its members' rows with `= ANY($1)`, and a
-            // generic plan cached while the tables were small scans them
-            // whole, at a cost that grows with every claim stored.
-            let begin = format!(
-                "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan; \
-                 SELECT pg_advisory_xact_lock({PG_WRITE_LOCK_KEY})"
-            );
+            // a fixed number of statements, and this is two of them.
+            let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK_KEY})");
             if let Err(e) =
                 diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, &begin)
             {

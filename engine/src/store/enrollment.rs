@@ -2,7 +2,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audit;
 use crate::db::{DbConn, write_transaction};
@@ -33,7 +33,8 @@ pub struct MemberRow {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// Deserialize: the claim writer on PostgreSQL reads a batch's rows as JSON.
+#[derive(Debug, Clone, Queryable, Selectable, Deserialize)]
 #[diesel(table_name = enrollments)]
 pub struct EnrollmentRow {
     pub id: i64,

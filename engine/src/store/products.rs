@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audit;
 use crate::db::DbConn;
@@ -12,7 +12,8 @@ use crate::error::StoreError;
 use crate::schema::product_versions;
 use crate::store::WriteContext;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// Deserialize: the claim writer on PostgreSQL reads a batch's rows as JSON.
+#[derive(Debug, Clone, Queryable, Selectable, Deserialize)]
 #[diesel(table_name = product_versions)]
 pub struct ProductVersionRow {
     pub id: i64,
