@@ -4,6 +4,9 @@ use clap::Parser;
 use puhui::cli::{Cli, Command};
 use puhui::commands;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     puhui::telemetry::init(cli.log_format);
