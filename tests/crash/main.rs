@@ -319,6 +319,9 @@ fn client(
                 if !l.decided.contains_key(&sent.key) {
                     l.unanswered.push(sent);
                 }
+                // The server was killed: this request was in flight, and
+                // the next would only be refused until the restart.
+                return;
             }
         }
     }
