@@ -152,9 +152,11 @@ fn run() -> Res<()> {
         started.elapsed().as_secs_f64()
     );
 
+    loadkit::settle_disk();
     let closed = drive(&server.base, &members, &args, Mode::Closed, args.seed)?;
     closed.print("closed loop", &ceiling);
     let rate = args.rate.unwrap_or(closed.claims_per_second() / 2.0);
+    loadkit::settle_disk();
     let open = drive(
         &server.base,
         &members,
