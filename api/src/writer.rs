@@ -13,6 +13,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
 
 use engine::domain::claim::ClaimSubmission;
 use engine::store::claims::{self, BatchClaim};
@@ -20,6 +21,10 @@ use engine::store::{Keys, Recorded, WriteContext};
 use engine::{Database, StoreError};
 
 use crate::error::ApiError;
+
+/// A batch that takes longer than this to decide and commit is logged as a
+/// warning: twice the p99 the service aims at for a whole request.
+const SLOW_BATCH: Duration = Duration::from_millis(100);
 
 struct Job {
     actor: String,
@@ -87,6 +92,7 @@ fn run(db: &Database, keys: &Keys, jobs: &Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
         let results =
             catch_unwind(AssertUnwindSafe(|| decide(db, keys, &batch))).unwrap_or_else(|_| {
                 batch
@@ -94,7 +100,18 @@ fn run(db: &Database, keys: &Keys, jobs: &Receiver<Job>, max_batch: usize) {
                     .map(|_| Err(StoreError::integrity("the claim writer panicked")))
                     .collect()
             });
-        tracing::debug!(batch.size = batch.len(), "claims committed");
+        let elapsed = started.elapsed();
+        if elapsed > SLOW_BATCH {
+            // Every queued claim waits for this one: worth an operator's
+            // look (a stalled disk shows here first).
+            tracing::warn!(
+                batch.size = batch.len(),
+                elapsed_ms = elapsed.as_millis() as u64,
+                "claim batch slow to commit"
+            );
+        } else {
+            tracing::debug!(batch.size = batch.len(), "claims committed");
+        }
         for (job, result) in batch.into_iter().zip(results) {
             // A caller that went away no longer needs its answer; the
             // decision is stored and a retry with its key replays it.
