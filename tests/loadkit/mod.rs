@@ -323,12 +323,7 @@ impl Client {
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> Res<(u16, Value)> {
-        let mut request = self.agent.get(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        let response = request.call().map_err(|e| e.to_string())?;
-        let reply = read(response)?;
+        let reply = read(self.send_get(path, token)?)?;
         Ok((reply.status, reply.body))
     }
 
@@ -339,12 +334,7 @@ impl Client {
     /// A GET whose body is read and dropped: the load benchmark needs only
     /// the status, and parsing every answer would load the shared cores.
     pub fn get_status(&self, path: &str, token: Option<&str>) -> Res<u16> {
-        let mut request = self.agent.get(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        let response = request.call().map_err(|e| e.to_string())?;
-        drain(response).map(|(status, _)| status)
+        drain(self.send_get(path, token)?).map(|(status, _)| status)
     }
 
     /// A POST answered with its status and whether it was a replay; the
@@ -357,6 +347,14 @@ impl Client {
         body: &Value,
     ) -> Res<(u16, bool)> {
         drain(self.send_post(path, token, key, body)?)
+    }
+
+    fn send_get(&self, path: &str, token: Option<&str>) -> Res<ureq::http::Response<ureq::Body>> {
+        let mut request = self.agent.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        request.call().map_err(|e| e.to_string())
     }
 
     fn send_post(

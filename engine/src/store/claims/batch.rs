@@ -285,11 +285,6 @@ impl Snapshot {
             .bind::<Array<Text>, _>(items.iter().map(|i| i.1.as_str()).collect::<Vec<_>>())
             .get_result(pg)?;
         let products: Vec<products::ProductVersionRow> = serde_json::from_str(&row.products)?;
-        let audit_head: Option<(i64, String)> = row
-            .audit_head
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()?;
         let ids: Vec<(i64, i64)> = serde_json::from_str(&row.ids)?;
         let snapshot = Snapshot {
             keys: serde_json::from_str(&row.keys)?,
@@ -301,7 +296,11 @@ impl Snapshot {
             members: serde_json::from_str(&row.members)?,
             ledger: serde_json::from_str(&row.balances)?,
             paid: serde_json::from_str(&row.paid)?,
-            audit_head: audit_head.map(|(seq, hash)| ChainHead { seq, hash }),
+            audit_head: row
+                .audit_head
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()?,
         };
         Ok((snapshot, ReservedIds::from_pairs(ids, claim_count)?))
     }
@@ -312,9 +311,10 @@ impl Snapshot {
 /// shapes come back as one row. Idempotency keys and paid items are probed
 /// one pair at a time on their indexes (a lateral join, so that the planner
 /// cannot turn the probes into a scan of the whole table when its row
-/// estimates are stale); the ledger comes back summed per balance. Sequence values are never handed out twice, so other inserts
-/// (appeals, which take the default) cannot collide with the reserved ids;
-/// ids reserved and not used are gaps, as after a rollback.
+/// estimates are stale); the ledger comes back summed per balance. Sequence
+/// values are never handed out twice, so other inserts (appeals, which take
+/// the default) cannot collide with the reserved ids; ids reserved and not
+/// used are gaps, as after a rollback.
 const SNAPSHOT_POSTGRES: &str = "\
 WITH enrolled AS (SELECT * FROM enrollments WHERE member_id = ANY($3))
 SELECT
@@ -342,7 +342,7 @@ SELECT
                   WHERE p.member_id = f.member_id AND p.fingerprint = f.fingerprint
                     AND p.claim_id NOT IN (SELECT claim_id FROM reversals)
                   LIMIT 1) hit ON true)::text AS paid,
- (SELECT json_build_array(seq, hash) FROM audit_events
+ (SELECT json_build_object('seq', seq, 'hash', hash) FROM audit_events
     ORDER BY seq DESC LIMIT 1)::text AS audit_head,
  (SELECT coalesce(json_agg(json_build_array(nextval(pg_get_serial_sequence('claims', 'id')),
                                             nextval(pg_get_serial_sequence('decisions', 'id')))),
