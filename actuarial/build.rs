@@ -20,13 +20,16 @@ fn main() {
     println!("cargo:rustc-env=PUHUI_GIT_COMMIT={commit}");
     // Rebuild when HEAD moves: a checkout changes HEAD, a commit changes the
     // branch's ref (a loose file, or packed-refs once packed).
-    let mut watched = vec![git(&["rev-parse", "--git-path", "HEAD"])];
+    let mut watched = vec![
+        (git(&["rev-parse", "--git-path", "HEAD"]), false),
+        (git(&["rev-parse", "--git-path", "packed-refs"]), false),
+    ];
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        watched.push(git(&["rev-parse", "--git-path", &branch]));
+        watched.push((git(&["rev-parse", "--git-path", &branch]), true));
     }
-    watched.push(git(&["rev-parse", "--git-path", "packed-refs"]));
     println!("cargo:rerun-if-changed=build.rs");
-    for path in watched.into_iter().flatten() {
+    for (path, folder_if_missing) in watched {
+        let Some(path) = path else { continue };
         let path = std::path::Path::new(&path);
         let absolute = if path.is_absolute() {
             path.to_path_buf()
@@ -37,6 +40,20 @@ fn main() {
                 .map(|d| d.join(path))
                 .unwrap_or_else(|_| path.to_path_buf())
         };
-        println!("cargo:rerun-if-changed={}", absolute.display());
+        // Cargo reruns a build script on every build while a watched path is
+        // missing, so only existing files are watched, and a missing branch
+        // ref through its folder: a fresh clone has a loose branch ref and no
+        // packed-refs, a packed repository has packed-refs and gains a loose
+        // ref at its next commit.
+        let existing = if absolute.exists() {
+            Some(absolute.as_path())
+        } else {
+            absolute
+                .parent()
+                .filter(|folder| folder_if_missing && folder.exists())
+        };
+        if let Some(path) = existing {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
 }
