@@ -13,6 +13,7 @@ pub mod engine;
 pub mod fft;
 pub mod member;
 pub mod report;
+pub mod reserve;
 pub mod results;
 pub mod scenario;
 pub mod special;

@@ -39,6 +39,9 @@ pub enum Command {
     /// Verify or export the audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Claim reserves from a development triangle: chain ladder with Mack standard errors, or
+    /// Bornhuetter-Ferguson.
+    Reserve(commands::reserve::ReserveArgs),
     /// Load product files.
     #[command(subcommand)]
     Products(commands::products::ProductsCommand),

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod migrate;
 pub mod price;
 pub mod products;
+pub mod reserve;
 pub mod serve;
 pub mod token;
 
