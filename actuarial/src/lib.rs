@@ -10,6 +10,7 @@ pub mod adverse;
 pub mod alias;
 pub mod dist;
 pub mod engine;
+pub mod experience;
 pub mod fft;
 pub mod member;
 pub mod report;

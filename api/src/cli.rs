@@ -39,6 +39,8 @@ pub enum Command {
     /// Verify or export the audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// The experience study of a product: exposure, claims, IBNR and actual against expected.
+    Experience(commands::experience::ExperienceArgs),
     /// Claim reserves from a development triangle: chain ladder with Mack standard errors, or
     /// Bornhuetter-Ferguson.
     Reserve(commands::reserve::ReserveArgs),

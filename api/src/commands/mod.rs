@@ -1,6 +1,7 @@
 //! The `puhui` subcommands.
 
 pub mod audit;
+pub mod experience;
 pub mod migrate;
 pub mod price;
 pub mod products;
