@@ -17,6 +17,7 @@ fn every_command_has_help() {
         vec!["audit", "export", "--help"],
         vec!["products", "load", "--help"],
         vec!["reserve", "--help"],
+        vec!["experience", "--help"],
     ] {
         let out = Command::new(BIN).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
