@@ -9,6 +9,7 @@
 //! China time: a ledger entry written at 17:00 UTC on 31 March belongs to 1 April.
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Integer, Text, Timestamp};
 
@@ -161,21 +162,29 @@ pub fn read(
             }
         };
     }
-    let enrolment: Vec<EnrolmentRow> = on_backend!(conn, |c| diesel::sql_query(&enrolment_sql)
-        .bind::<Text, _>(product_id)
-        .bind::<diesel::sql_types::Date, _>(as_of)
-        .load(c)?);
-    let claim_rows: Vec<ClaimRow> = on_backend!(conn, |c| diesel::sql_query(&claims_sql)
-        .bind::<Text, _>(product_id)
-        .bind::<Timestamp, _>(cutoff)
-        .bind::<diesel::sql_types::Date, _>(as_of)
-        .load(c)?);
-    let payments: Vec<PaymentRow> = on_backend!(conn, |c| diesel::sql_query(&payments_sql)
-        .bind::<Text, _>(product_id)
-        .bind::<Timestamp, _>(cutoff)
-        .bind::<diesel::sql_types::Date, _>(as_of)
-        .load(c)?);
-
+    // One read transaction, so the three aggregates see the same data; on PostgreSQL with room
+    // for the hash joins and aggregates over a city's enrollments in memory rather than in
+    // temporary files (the default work_mem is 4 MB).
+    let (enrolment, claim_rows, payments) = conn.transaction::<_, StoreError, _>(|conn| {
+        if let DbConn::Postgres(c) = conn {
+            c.batch_execute("SET LOCAL work_mem = '256MB'")?;
+        }
+        let enrolment: Vec<EnrolmentRow> = on_backend!(conn, |c| diesel::sql_query(&enrolment_sql)
+            .bind::<Text, _>(product_id)
+            .bind::<diesel::sql_types::Date, _>(as_of)
+            .load(c)?);
+        let claim_rows: Vec<ClaimRow> = on_backend!(conn, |c| diesel::sql_query(&claims_sql)
+            .bind::<Text, _>(product_id)
+            .bind::<Timestamp, _>(cutoff)
+            .bind::<diesel::sql_types::Date, _>(as_of)
+            .load(c)?);
+        let payments: Vec<PaymentRow> = on_backend!(conn, |c| diesel::sql_query(&payments_sql)
+            .bind::<Text, _>(product_id)
+            .bind::<Timestamp, _>(cutoff)
+            .bind::<diesel::sql_types::Date, _>(as_of)
+            .load(c)?);
+        Ok((enrolment, claim_rows, payments))
+    })?;
     let group = |age_band: String, sex: String, preexisting: i32| PricingGroup {
         age_band,
         sex: match sex.as_str() {
