@@ -181,6 +181,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_default_basis_prices_every_group_of_the_demo_scenario() {
+        let basis = default_basis().unwrap();
+        assert_eq!(basis.expected_loss_ratio, Some(0.85));
+        assert_eq!(basis.groups.len(), 28);
+        for (id, (eligible, by_benefit)) in &basis.groups {
+            assert!(*eligible > 0.0, "{id}");
+            assert_eq!(by_benefit.len(), 2, "{id}");
+            for (benefit, law) in by_benefit {
+                // E[Y^2] >= E[Y]^2 > 0 for a payout that is sometimes positive.
+                assert!(
+                    law.mean > 0.0 && law.second_moment >= law.mean * law.mean,
+                    "{id} {benefit}"
+                );
+            }
+        }
+        // Older and pre-existing members are expected to cost more in hospital.
+        let inpatient = |id: &str| basis.groups[id].1["inpatient"].mean;
+        assert!(inpatient("75-84/M/standard") > inpatient("18-39/M/standard"));
+        assert!(inpatient("55-64/F/preexisting") > inpatient("55-64/F/standard"));
+    }
+
+    #[test]
     fn months_round_trip() {
         let d = NaiveDate::from_ymd_opt(2027, 3, 31).unwrap();
         assert_eq!(month_label(month_number(d)), "2027-03");
