@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use engine::domain::adjudication::AppealEvidence;
-use engine::domain::claim::ClaimSubmission;
-use engine::store::Recorded;
-use engine::store::claims::{self, ClaimFilter, ReversalRequest};
+use engine::domain::claim::{ClaimSubmission, validate_claim};
+use engine::store::claims::{self, ClaimFilter, ClaimView, Ownership, ReversalRequest};
 use engine::store::tokens::{Principal, Role};
-use rust_decimal::prelude::ToPrimitive;
+use engine::store::{Recorded, china_date};
 use serde::Deserialize;
 
 use crate::auth::{self, Allow};
@@ -18,19 +17,15 @@ use crate::state::AppState;
 
 use super::{created, note_read, ok, path_id, readable_member};
 
-fn record_metrics(state: &AppState, recorded: &Recorded) {
+/// Counts a claim's decision in force (a replay was counted the first time).
+fn record_metrics(state: &AppState, recorded: &Recorded<ClaimView>) {
     if recorded.replayed {
         return;
     }
-    let decision = &recorded.body["decision"];
-    let status = decision["status"].as_str().unwrap_or("unknown");
-    // Amounts are decimal strings in CNY; the metric adds whole fen.
-    let payable_fen = decision["totals"]["payable"]
-        .as_str()
-        .and_then(|s| s.parse::<rust_decimal::Decimal>().ok())
-        .and_then(|d| (d * rust_decimal::Decimal::ONE_HUNDRED).to_i64())
-        .unwrap_or(0);
-    state.metrics.observe_claim(status, payable_fen);
+    let decision = &recorded.body.decision.decision;
+    state
+        .metrics
+        .observe_claim(decision.status, decision.totals.payable);
 }
 
 /// May this caller read (or appeal) this claim?
@@ -39,7 +34,10 @@ async fn authorize_claim(
     principal: &Principal,
     claim_id: i64,
 ) -> Result<(), ApiError> {
-    let (member_id, submitted_by) = state
+    let Ownership {
+        member_id,
+        submitted_by,
+    } = state
         .run(move |conn, _| claims::ownership(conn, claim_id))
         .await?;
     match &principal.role {
@@ -83,12 +81,12 @@ pub async fn submit(
             "a provider token can only submit its own claims",
         ));
     }
-    let recorded = state
-        .claims
-        .submit(principal.actor(), key, submission)
-        .await?;
+    // Parsed here, so that the writer's queue carries only valid claims.
+    let claim =
+        validate_claim(&submission, china_date(state.now())).map_err(ApiError::Validation)?;
+    let recorded = state.claims.submit(principal.actor(), key, claim).await?;
     record_metrics(&state, &recorded);
-    Ok(created(&recorded))
+    created(&recorded)
 }
 
 /// A claim with every decision and its explanation of benefits.
@@ -192,7 +190,7 @@ pub async fn reverse(
             claims::reverse(conn, &ctx, &key, id, &request)
         })
         .await?;
-    Ok(created(&recorded))
+    created(&recorded)
 }
 
 /// Appeals a claim's denied items with new evidence (biomarker results per
@@ -226,5 +224,5 @@ pub async fn appeal(
         })
         .await?;
     record_metrics(&state, &recorded);
-    Ok(created(&recorded))
+    created(&recorded)
 }

@@ -56,9 +56,7 @@ pub async fn enroll(
         .run(move |conn, state| {
             let ctx = state.context(&actor);
             let recorded = enrollment::enroll(conn, &ctx, &key, &request)?;
-            let member_id = recorded.body["member"]["id"].as_i64().ok_or_else(|| {
-                engine::StoreError::integrity("enrollment response has no member id")
-            })?;
+            let member_id = recorded.body.member.id;
             let secret = auth::new_token_secret();
             engine::db::write_transaction(conn, |conn| {
                 tokens::create(
@@ -72,13 +70,9 @@ pub async fn enroll(
             Ok((recorded, secret))
         })
         .await?;
-    let mut body = recorded.body.clone();
+    let mut body = super::sorted_json(&recorded.body)?;
     body["token"] = serde_json::Value::String(token);
-    let mut response = HttpResponse::Created();
-    if recorded.replayed {
-        response.insert_header(("Idempotent-Replayed", "true"));
-    }
-    Ok(response.json(body))
+    Ok(super::created_json(&recorded, body))
 }
 
 /// A member, with their enrollments. The resident ID is shown masked.

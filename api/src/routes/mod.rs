@@ -29,12 +29,25 @@ pub fn path_id(req: &HttpRequest, name: &str) -> Result<i64, ApiError> {
 
 /// 201 with the stored body; a replay says so in a header and returns the
 /// original body unchanged.
-pub fn created(recorded: &Recorded) -> HttpResponse {
+pub fn created<T: Serialize>(recorded: &Recorded<T>) -> Result<HttpResponse, ApiError> {
+    Ok(created_json(recorded, sorted_json(&recorded.body)?))
+}
+
+/// 201 with `body`, the JSON of `recorded`'s body (with fields the edge
+/// adds).
+pub fn created_json<T>(recorded: &Recorded<T>, body: serde_json::Value) -> HttpResponse {
     let mut response = HttpResponse::Created();
     if recorded.replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
-    response.json(&recorded.body)
+    response.json(body)
+}
+
+/// A write's response as JSON with its object keys sorted: the form an
+/// idempotency key stores, so that a first answer and its replays are the
+/// same bytes.
+pub fn sorted_json<T: Serialize>(body: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(body).map_err(|e| ApiError::Internal(format!("response to JSON: {e}")))
 }
 
 pub fn ok<T: Serialize>(body: &T) -> HttpResponse {

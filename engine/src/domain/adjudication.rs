@@ -565,6 +565,27 @@ impl AdjudicationError {
     }
 }
 
+/// Why a claim cannot be appealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAppealable {
+    /// A reversed claim is closed.
+    Reversed,
+    /// Only denied items are decided again, and there are none.
+    NoDeniedItem,
+}
+
+/// The appeal rule: only a claim that is not reversed and whose decision in
+/// force (`prior`) denies an item can be appealed.
+pub fn check_appealable(prior: &ClaimDecision, reversed: bool) -> Result<(), NotAppealable> {
+    if reversed {
+        Err(NotAppealable::Reversed)
+    } else if !prior.has_denied_item() {
+        Err(NotAppealable::NoDeniedItem)
+    } else {
+        Ok(())
+    }
+}
+
 /// Decides a new claim.
 ///
 /// `product` is the product whose period contains the service date and in
@@ -610,7 +631,7 @@ pub fn adjudicate_appeal(
     if !matches_claim {
         return Err(AdjudicationError::PriorDoesNotMatchClaim);
     }
-    if !prior.has_denied_item() {
+    if check_appealable(prior, false).is_err() {
         return Err(AdjudicationError::NotAppealable);
     }
     for entry in &evidence.items {
