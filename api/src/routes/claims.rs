@@ -6,13 +6,13 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use engine::domain::adjudication::AppealEvidence;
 use engine::domain::claim::{ClaimSubmission, validate_claim};
 use engine::store::claims::{self, ClaimFilter, ClaimView, Ownership, ReversalRequest};
-use engine::store::tokens::{Principal, Role};
 use engine::store::{Recorded, china_date};
 use serde::Deserialize;
 
-use crate::auth::{self, Allow};
+use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::state::AppState;
 
 use super::{created, note_read, ok, path_id, readable_member};
@@ -28,27 +28,11 @@ fn record_metrics(state: &AppState, recorded: &Recorded<ClaimView>) {
         .observe_claim(decision.status, decision.totals.payable);
 }
 
-/// May this caller read (or appeal) this claim?
-async fn authorize_claim(
-    state: &Arc<AppState>,
-    principal: &Principal,
-    claim_id: i64,
-) -> Result<(), ApiError> {
-    let Ownership {
-        member_id,
-        submitted_by,
-    } = state
+/// Who a claim is for and who submitted it, for the policy (404 if none).
+async fn ownership(state: &Arc<AppState>, claim_id: i64) -> Result<Ownership, ApiError> {
+    state
         .run(move |conn, _| claims::ownership(conn, claim_id))
-        .await?;
-    match &principal.role {
-        Role::Enrollee { member_id: own } if *own != member_id => Err(ApiError::Forbidden(
-            "an enrollee token can only access its own claims",
-        )),
-        Role::Provider { .. } if submitted_by != principal.actor() => Err(ApiError::Forbidden(
-            "a provider can only access the claims it submitted",
-        )),
-        _ => Ok(()),
-    }
+        .await
 }
 
 /// Submits a claim; responds with the decision and its explanation of
@@ -64,23 +48,19 @@ pub async fn submit(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     payload: web::Payload,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(
-        &principal,
-        &[Allow::Enrollee, Allow::Provider, Allow::Insurer],
-    )?;
+    authorize(&principal, Action::SubmitClaims)?;
     let key = body::idempotency_key(&req)?;
     let submission: ClaimSubmission =
         body::read_json(&req, payload, state.limits.body_bytes).await?;
-    auth::own_member(&principal, submission.member_id)?;
-    if let Role::Provider { provider_id } = &principal.role
-        && submission.provider_id.trim() != provider_id
-    {
-        return Err(ApiError::Forbidden(
-            "a provider token can only submit its own claims",
-        ));
-    }
+    authorize(
+        &principal,
+        Action::SubmitClaim {
+            member_id: submission.member_id,
+            provider_id: &submission.provider_id,
+        },
+    )?;
     // Parsed here, so that the writer's queue carries only valid claims.
     let claim =
         validate_claim(&submission, china_date(state.now())).map_err(ApiError::Validation)?;
@@ -98,10 +78,10 @@ pub async fn submit(
 pub async fn get_one(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
     let id = path_id(&req, "id")?;
-    authorize_claim(&state, &principal, id).await?;
+    authorize(&principal, Action::ReadClaim(&ownership(&state, id).await?))?;
     note_read(&state, &principal, &req).await?;
     let view = state.run(move |conn, _| claims::view(conn, id)).await?;
     Ok(ok(&view))
@@ -126,8 +106,9 @@ pub async fn for_member(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     query: web::Query<PageQuery>,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = readable_member(&state, &req).await?;
+    let id = readable_member(&state, &req, &principal).await?;
     let PageQuery { cursor, limit } = query.into_inner();
     let page = state
         .run(move |conn, _| claims::list_for_member(conn, id, cursor, limit.unwrap_or(20)))
@@ -144,11 +125,10 @@ pub async fn for_member(
 #[get("/v1/claims")]
 pub async fn submitted_by_me(
     state: web::Data<Arc<AppState>>,
-    req: HttpRequest,
     query: web::Query<PageQuery>,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(&principal, &[Allow::Provider, Allow::Insurer])?;
+    authorize(&principal, Action::ListSubmittedClaims)?;
     let actor = principal.actor();
     let PageQuery { cursor, limit } = query.into_inner();
     let page = state
@@ -177,9 +157,9 @@ pub async fn reverse(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     payload: web::Payload,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(&principal, &[Allow::Insurer])?;
+    authorize(&principal, Action::ReverseClaim)?;
     let id = path_id(&req, "id")?;
     let key = body::idempotency_key(&req)?;
     let request: ReversalRequest = body::read_json(&req, payload, state.limits.body_bytes).await?;
@@ -206,14 +186,14 @@ pub async fn appeal(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     payload: web::Payload,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(
-        &principal,
-        &[Allow::Enrollee, Allow::Provider, Allow::Insurer],
-    )?;
+    authorize(&principal, Action::AppealClaims)?;
     let id = path_id(&req, "id")?;
-    authorize_claim(&state, &principal, id).await?;
+    authorize(
+        &principal,
+        Action::AppealClaim(&ownership(&state, id).await?),
+    )?;
     let key = body::idempotency_key(&req)?;
     let evidence: AppealEvidence = body::read_json(&req, payload, state.limits.body_bytes).await?;
     let actor = principal.actor();

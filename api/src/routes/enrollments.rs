@@ -8,9 +8,10 @@ use engine::domain::enrollment::EnrollmentRequest;
 use engine::store::enrollment;
 use engine::store::tokens::{self, Role};
 
-use crate::auth::{self, Allow};
+use crate::auth::{self, Caller, MaybeCaller};
 use crate::body;
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::state::AppState;
 
 use super::{ok, readable_member};
@@ -30,11 +31,11 @@ pub async fn enroll(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     payload: web::Payload,
+    MaybeCaller(principal): MaybeCaller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::optional(&req, &state).await?;
     let actor = match &principal {
         Some(p) => {
-            auth::allow(p, &[Allow::Insurer])?;
+            authorize(p, Action::EnrolOnBehalf)?;
             p.actor()
         }
         None => {
@@ -84,8 +85,9 @@ pub async fn enroll(
 pub async fn member(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = readable_member(&state, &req).await?;
+    let id = readable_member(&state, &req, &principal).await?;
     let view = state
         .run(move |conn, _| enrollment::member(conn, id))
         .await?;
@@ -102,8 +104,9 @@ pub async fn member(
 pub async fn coverage(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = readable_member(&state, &req).await?;
+    let id = readable_member(&state, &req, &principal).await?;
     let view = state
         .run(move |conn, _| enrollment::coverage(conn, id))
         .await?;

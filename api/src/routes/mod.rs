@@ -16,6 +16,7 @@ use engine::store::tokens::{Principal, Role};
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::state::AppState;
 
 /// Parses a numeric path id; anything else names no resource (404).
@@ -57,20 +58,16 @@ pub fn ok<T: Serialize>(body: &T) -> HttpResponse {
 /// The member a read of `/v1/members/{id}/...` is about, once the caller
 /// may read it: the enrollee themself, an insurer or an auditor (whose read
 /// is audited).
-pub async fn readable_member(state: &Arc<AppState>, req: &HttpRequest) -> Result<i64, ApiError> {
-    let principal = crate::auth::required(req, state).await?;
-    crate::auth::allow(
-        &principal,
-        &[
-            crate::auth::Allow::Enrollee,
-            crate::auth::Allow::Insurer,
-            crate::auth::Allow::Auditor,
-        ],
-    )?;
-    let id = path_id(req, "id")?;
-    crate::auth::own_member(&principal, id)?;
-    note_read(state, &principal, req).await?;
-    Ok(id)
+pub async fn readable_member(
+    state: &Arc<AppState>,
+    req: &HttpRequest,
+    principal: &Principal,
+) -> Result<i64, ApiError> {
+    authorize(principal, Action::ReadMembers)?;
+    let member_id = path_id(req, "id")?;
+    authorize(principal, Action::ReadMember { member_id })?;
+    note_read(state, principal, req).await?;
+    Ok(member_id)
 }
 
 /// Auditors' reads are themselves audited: who read what, and when.
