@@ -47,7 +47,7 @@ pub(super) struct Decided {
 
 /// Decides one claim of a batch: its stored response if its key was used
 /// for the same claim, or a new decision and every row it writes.
-pub(super) fn decide(
+pub(super) fn decide_claim(
     snapshot: &Snapshot,
     ids: &ReservedIds,
     item: &BatchClaim<'_>,

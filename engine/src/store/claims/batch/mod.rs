@@ -5,7 +5,7 @@
 //! needs to know (the idempotency keys, enrollments, balances and paid items
 //! of its members, and the audit head) and a reservation of row ids; then
 //! the claims are decided in memory, in order, each against the state the
-//! ones before it left ([`decide`]); and finally the [`Rows`] are written.
+//! ones before it left ([`decide::decide_claim`]); and finally the [`Rows`] are written.
 //! How the snapshot is read and the rows written is the one place the
 //! backends differ: `postgres` does each in one statement, because there
 //! each statement is a round trip to another process made while every other
@@ -39,7 +39,7 @@ use crate::store::ledger::{self, NewLedgerEntry};
 use crate::store::products::StoredProduct;
 use crate::store::{Recorded, WriteContext};
 
-use decide::{Outcome, decide};
+use decide::{Outcome, decide_claim};
 
 /// One validated claim of a batch: who submits it, when, under which key.
 #[derive(Debug, Clone)]
@@ -90,7 +90,7 @@ fn decide_and_write(conn: &mut DbConn, claims: &[BatchClaim<'_>]) -> Result<Outc
     let mut rows = Rows::default();
     let mut outcomes = Vec::with_capacity(claims.len());
     for claim in claims {
-        let result = match decide(&snapshot, &ids, claim) {
+        let result = match decide_claim(&snapshot, &ids, claim) {
             Ok(Outcome::Replay(recorded)) => Ok(recorded),
             Ok(Outcome::New(decided)) => {
                 ids.advance();
