@@ -26,7 +26,7 @@ const OPERATION: &str = "claim";
 
 pub(super) enum Outcome {
     /// The key was used before with the same request: its response again.
-    Replay(Recorded<ClaimView>),
+    Replay(Box<Recorded<ClaimView>>),
     New(Box<Decided>),
 }
 
@@ -57,7 +57,7 @@ pub(super) fn decide_claim(
     let request_hash = idempotency::request_hash(OPERATION, &canonical);
     let key = (item.ctx.actor.to_owned(), item.idempotency_key.to_owned());
     if let KeyUse::Replay(body) = idempotency::check(snapshot.keys.get(&key), &request_hash)? {
-        return Ok(Outcome::Replay(idempotency::replay(body)?));
+        return Ok(Outcome::Replay(Box::new(idempotency::replay(body)?)));
     }
 
     let (enrollment, product) =

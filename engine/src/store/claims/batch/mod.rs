@@ -91,7 +91,7 @@ fn decide_and_write(conn: &mut DbConn, claims: &[BatchClaim<'_>]) -> Result<Outc
     let mut outcomes = Vec::with_capacity(claims.len());
     for claim in claims {
         let result = match decide_claim(&snapshot, &ids, claim) {
-            Ok(Outcome::Replay(recorded)) => Ok(recorded),
+            Ok(Outcome::Replay(recorded)) => Ok(*recorded),
             Ok(Outcome::New(decided)) => {
                 ids.advance();
                 Ok(snapshot.record(*decided, &mut rows))
