@@ -110,6 +110,12 @@ impl ApiError {
     }
 }
 
+impl From<crate::policy::Forbidden> for ApiError {
+    fn from(refused: crate::policy::Forbidden) -> Self {
+        ApiError::Forbidden(refused.0)
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status_and_code().0

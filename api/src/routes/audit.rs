@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use engine::audit::{self, ChainHead, EventQuery};
 use serde::Deserialize;
 
-use crate::auth::{self, Allow};
+use crate::auth;
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::state::AppState;
 
 use super::{note_read, ok};
@@ -42,10 +43,14 @@ impl RangeQuery {
     }
 }
 
-async fn auditor(state: &Arc<AppState>, req: &HttpRequest) -> Result<(), ApiError> {
-    let principal = auth::required(req, state).await?;
-    auth::allow(&principal, &[Allow::Auditor, Allow::Insurer])?;
-    note_read(state, &principal, req).await
+/// The caller may read the audit log; an auditor's read is itself logged.
+async fn auditor(
+    state: &Arc<AppState>,
+    req: &HttpRequest,
+    caller: &auth::Caller,
+) -> Result<(), ApiError> {
+    authorize(&caller.0, Action::ReadAuditLog)?;
+    note_read(state, &caller.0, req).await
 }
 
 /// A page of audit events, oldest first.
@@ -62,8 +67,9 @@ pub async fn events(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     query: web::Query<RangeQuery>,
+    caller: auth::Caller,
 ) -> Result<HttpResponse, ApiError> {
-    auditor(&state, &req).await?;
+    auditor(&state, &req, &caller).await?;
     let mut q = query.to_query(100);
     q.limit = q.limit.clamp(1, 1_000);
     let limit = q.limit;
@@ -99,8 +105,9 @@ pub async fn verify(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     query: web::Query<VerifyQuery>,
+    caller: auth::Caller,
 ) -> Result<HttpResponse, ApiError> {
-    auditor(&state, &req).await?;
+    auditor(&state, &req, &caller).await?;
     let head = match (query.head_seq, query.head_hash.clone()) {
         (Some(seq), Some(hash)) => Some(ChainHead { seq, hash }),
         (None, None) => None,
@@ -129,8 +136,9 @@ pub async fn export(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     query: web::Query<RangeQuery>,
+    caller: auth::Caller,
 ) -> Result<HttpResponse, ApiError> {
-    auditor(&state, &req).await?;
+    auditor(&state, &req, &caller).await?;
     let q = query.to_query(EXPORT_MAX_EVENTS);
     let max = q.limit.clamp(1, EXPORT_MAX_EVENTS);
     let body = state
