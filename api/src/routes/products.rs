@@ -7,8 +7,9 @@ use engine::StoreError;
 use engine::domain::ValidationErrors;
 use engine::store::products;
 
-use crate::auth::{self, Allow};
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::state::AppState;
 
 use super::{note_read, ok};
@@ -58,9 +59,9 @@ pub async fn experience(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     query: web::Query<ExperienceQuery>,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(&principal, &[Allow::Insurer, Allow::Auditor])?;
+    authorize(&principal, Action::ReadExperience)?;
     let raw = query.as_of.as_deref().unwrap_or("");
     let as_of = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
         ApiError::Validation(ValidationErrors::single(
