@@ -175,7 +175,7 @@ fn aggregates_by_group_benefit_and_month_on_both_backends() {
             &enrollment_request("exp-city", 1, &[]),
         )
         .unwrap();
-        let member_id = recorded.body["member"]["id"].as_i64().unwrap();
+        let member_id = recorded.body.member.id;
         let decided = claims::submit(
             &mut conn,
             &ctx(&keys, "insurer:1"),
@@ -183,10 +183,7 @@ fn aggregates_by_group_benefit_and_month_on_both_backends() {
             &inpatient_claim(member_id, "26000.00", "1000.00", "K35.8"),
         )
         .unwrap();
-        let claim_id = decided.body["claim"]["id"]
-            .as_i64()
-            .or_else(|| decided.body["id"].as_i64())
-            .unwrap();
+        let claim_id = decided.body.id;
         let real_as_of = today();
         let before = experience::read(&mut conn, "exp-city", real_as_of).unwrap();
         let paid_before: i64 = before.claims.iter().map(|c| c.paid_fen).sum();
