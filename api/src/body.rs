@@ -1,22 +1,104 @@
 //! Request bodies: size limit, content type and JSON decoding, with the
 //! documented error for each failure.
 
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use actix_web::HttpRequest;
+use actix_web::dev;
+use actix_web::error::PayloadError;
 use actix_web::http::header;
+use actix_web::rt::time::Sleep;
 use actix_web::web::{Bytes, BytesMut, Payload};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiError;
+
+/// A request body that must arrive whole before its deadline: past it the
+/// stream ends in a time-out error, so a client sending one byte a second
+/// cannot hold a connection and a handler open. Every request's payload is
+/// wrapped in one (see `server::body_deadline`).
+pub struct DeadlinePayload {
+    inner: UnreadBody,
+    deadline: Pin<Box<Sleep>>,
+    expired: bool,
+}
+
+/// The connection's end of a request body, shared so that the server can
+/// hold it until the response is sent. While it is held, the HTTP layer
+/// closes the connection after the response instead of draining a body
+/// the handler never read (which a client could make last for ever).
+#[derive(Clone)]
+pub struct UnreadBody(Rc<RefCell<dev::Payload>>, Rc<std::cell::Cell<bool>>);
+
+impl UnreadBody {
+    /// Whether the body was read to its end.
+    pub fn finished(&self) -> bool {
+        self.1.get()
+    }
+}
+
+impl DeadlinePayload {
+    pub fn new(inner: dev::Payload, within: Duration) -> (Self, UnreadBody) {
+        let shared = UnreadBody(
+            Rc::new(RefCell::new(inner)),
+            Rc::new(std::cell::Cell::new(false)),
+        );
+        let payload = DeadlinePayload {
+            inner: shared.clone(),
+            deadline: Box::pin(actix_web::rt::time::sleep(within)),
+            expired: false,
+        };
+        (payload, shared)
+    }
+}
+
+impl Stream for DeadlinePayload {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        let polled = Pin::new(&mut *self.inner.0.borrow_mut()).poll_next(cx);
+        if let Poll::Ready(item) = polled {
+            if item.is_none() {
+                self.inner.1.set(true);
+            }
+            return Poll::Ready(item);
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.expired = true;
+                Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    BODY_DEADLINE_PASSED,
+                )))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+const BODY_DEADLINE_PASSED: &str = "the request body did not arrive in time";
 
 /// Reads the whole body, refusing more than `limit` bytes as soon as it is
 /// exceeded (the rest is not buffered).
 pub async fn read(mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::Malformed(format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| match e {
+            PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                ApiError::BodyTimeout
+            }
+            other => ApiError::Malformed(format!("could not read the body: {other}")),
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }

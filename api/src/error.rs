@@ -22,10 +22,15 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0}")]
     NotFound(String),
+    /// The path exists, the method does not (listed: the methods it has).
+    #[error("this method is not allowed here")]
+    MethodNotAllowed(Vec<&'static str>),
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("the request body did not arrive within the server's deadline")]
+    BodyTimeout,
     #[error("too many requests; retry after {0} seconds")]
     RateLimited(u64),
     #[error("{0}")]
@@ -69,8 +74,10 @@ impl ApiError {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -133,6 +140,13 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
+            // The rest of a late body is not worth waiting for.
+            ApiError::BodyTimeout => {
+                response.insert_header((header::CONNECTION, "close"));
+            }
+            ApiError::MethodNotAllowed(methods) => {
+                response.insert_header((header::ALLOW, methods.join(", ")));
+            }
             _ => {}
         }
         response.json(problem)
@@ -184,6 +198,11 @@ mod tests {
             (ApiError::Forbidden("no"), 403, "forbidden"),
             (ApiError::NotFound("x".into()), 404, "not_found"),
             (
+                ApiError::MethodNotAllowed(vec!["GET"]),
+                405,
+                "method_not_allowed",
+            ),
+            (
                 StoreError::IdempotencyKeyReused.into(),
                 409,
                 "idempotency_key_reused",
@@ -194,6 +213,7 @@ mod tests {
                 "already_enrolled",
             ),
             (ApiError::PayloadTooLarge(10), 413, "payload_too_large"),
+            (ApiError::BodyTimeout, 408, "request_timeout"),
             (ApiError::RateLimited(3), 429, "rate_limited"),
             (
                 StoreError::Busy("database is locked".into()).into(),

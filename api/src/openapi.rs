@@ -97,6 +97,7 @@ impl Modify for BearerAuth {
         routes::claims::submit, routes::claims::get_one, routes::claims::for_member,
         routes::claims::submitted_by_me, routes::claims::reverse, routes::claims::appeal,
         routes::pricing::start, routes::pricing::status,
+        routes::tokens::revoke,
         routes::audit::events, routes::audit::verify, routes::audit::export,
         routes::ops::healthz, routes::ops::readyz, routes::ops::metrics,
     ),

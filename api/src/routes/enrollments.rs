@@ -6,7 +6,7 @@ use std::time::Instant;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use engine::domain::enrollment::EnrollmentRequest;
 use engine::store::enrollment;
-use engine::store::tokens::{self, Role};
+use engine::store::tokens;
 
 use crate::auth::{self, Allow};
 use crate::body;
@@ -18,8 +18,10 @@ use super::{ok, readable_member};
 /// Enrols a person. Open to the app without a token (rate-limited per client
 /// address); an insurer token may enrol on someone's behalf. Returns the
 /// member and a token for the enrollee's own use. A retry with the same
-/// Idempotency-Key returns the same member and a fresh token (tokens are
-/// stored only as hashes, so the first one cannot be shown again).
+/// Idempotency-Key returns the same member and a fresh token that replaces
+/// the one sent before, which stops working: tokens are stored only as
+/// hashes, so the first one cannot be shown again, and one sign-up never
+/// leaves two live credentials.
 #[utoipa::path(post, path = "/v1/enrollments", tag = "enrollment",
     request_body(content = crate::openapi::EnrollmentRequestDoc, content_type = "application/json"),
     params(("Idempotency-Key" = String, Header, description = "Client-chosen key; retries reuse it")),
@@ -50,9 +52,10 @@ pub async fn enroll(
         }
     };
     let key = body::idempotency_key(&req)?;
+    let signup = tokens::signup_hash(&actor, &key);
     let request: EnrollmentRequest =
         body::read_json(&req, payload, state.limits.body_bytes).await?;
-    let (recorded, token) = state
+    let (recorded, token, issued) = state
         .run(move |conn, state| {
             let ctx = state.context(&actor);
             let recorded = enrollment::enroll(conn, &ctx, &key, &request)?;
@@ -60,20 +63,18 @@ pub async fn enroll(
                 engine::StoreError::integrity("enrollment response has no member id")
             })?;
             let secret = auth::new_token_secret();
-            engine::db::write_transaction(conn, |conn| {
-                tokens::create(
-                    conn,
-                    &ctx,
-                    &secret,
-                    &Role::Enrollee { member_id },
-                    "enrollee sign-up",
-                )
+            let issued = engine::db::write_transaction(conn, |conn| {
+                tokens::issue_for_signup(conn, &ctx, &secret, member_id, &signup)
             })?;
-            Ok((recorded, secret))
+            Ok((recorded, secret, issued))
         })
         .await?;
+    for replaced in &issued.replaced {
+        state.token_cache.forget(*replaced);
+    }
     let mut body = recorded.body.clone();
     body["token"] = serde_json::Value::String(token);
+    body["token_id"] = issued.principal.token_id.into();
     let mut response = HttpResponse::Created();
     if recorded.replayed {
         response.insert_header(("Idempotent-Replayed", "true"));

@@ -3,10 +3,12 @@
 
 pub mod audit;
 pub mod claims;
+pub mod docs;
 pub mod enrollments;
 pub mod ops;
 pub mod pricing;
 pub mod products;
+pub mod tokens;
 
 use std::sync::Arc;
 
