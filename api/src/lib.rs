@@ -10,6 +10,7 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod pricing_runs;
+pub mod query;
 pub mod ratelimit;
 pub mod routes;
 pub mod server;

@@ -831,7 +831,7 @@ fn get_with_authorization(server: &Server, path: &str, header: &str) -> u16 {
 }
 
 fn audit_events(server: &Server) -> usize {
-    let (status, page) = server.get("/v1/audit/events?limit=10000", Some(&server.insurer));
+    let (status, page) = server.get("/v1/audit/events?limit=1000", Some(&server.insurer));
     assert_eq!(status, 200, "{page}");
     page["events"].as_array().unwrap().len()
 }

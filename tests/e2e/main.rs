@@ -13,3 +13,4 @@ mod cli;
 mod concurrency;
 mod errors_and_roles;
 mod pricing;
+mod probes;

@@ -9,12 +9,10 @@ use serde::Deserialize;
 
 use crate::auth::{self, Allow};
 use crate::error::ApiError;
+use crate::query::{AUDIT_PAGE, EXPORT_PAGE, PageSize};
 use crate::state::AppState;
 
 use super::{note_read, ok};
-
-/// Most events one export returns; export again from the last sequence for more.
-const EXPORT_MAX_EVENTS: i64 = 100_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,14 +29,14 @@ pub struct RangeQuery {
 }
 
 impl RangeQuery {
-    fn to_query(&self, default_limit: i64) -> EventQuery {
-        EventQuery {
-            after_seq: self.after_seq,
-            until_seq: self.until_seq,
+    fn to_query(&self, page: PageSize) -> Result<EventQuery, ApiError> {
+        Ok(EventQuery {
+            after_seq: crate::query::cursor(self.after_seq, "after_seq")?,
+            until_seq: crate::query::cursor(self.until_seq, "until_seq")?,
             from: self.from.map(|t| t.naive_utc()),
             to: self.to.map(|t| t.naive_utc()),
-            limit: self.limit.unwrap_or(default_limit),
-        }
+            limit: page.limit(self.limit)?,
+        })
     }
 }
 
@@ -64,8 +62,7 @@ pub async fn events(
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auditor(&state, &req).await?;
-    let mut q = query.to_query(100);
-    q.limit = q.limit.clamp(1, 1_000);
+    let q = query.to_query(AUDIT_PAGE)?;
     let limit = q.limit;
     let page = state.run(move |conn, _| audit::list(conn, &q)).await?;
     let next_cursor = if page.len() as i64 == limit {
@@ -131,8 +128,8 @@ pub async fn export(
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auditor(&state, &req).await?;
-    let q = query.to_query(EXPORT_MAX_EVENTS);
-    let max = q.limit.clamp(1, EXPORT_MAX_EVENTS);
+    let q = query.to_query(EXPORT_PAGE)?;
+    let max = q.limit;
     let body = state
         .run(move |conn, _| {
             let mut out = String::new();

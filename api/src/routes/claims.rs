@@ -131,8 +131,10 @@ pub async fn for_member(
 ) -> Result<HttpResponse, ApiError> {
     let id = readable_member(&state, &req).await?;
     let PageQuery { cursor, limit } = query.into_inner();
+    let limit = crate::query::CLAIM_PAGE.limit(limit)?;
+    let cursor = crate::query::cursor(cursor, "cursor")?;
     let page = state
-        .run(move |conn, _| claims::list_for_member(conn, id, cursor, limit.unwrap_or(20)))
+        .run(move |conn, _| claims::list_for_member(conn, id, cursor, limit))
         .await?;
     Ok(ok(&page))
 }
@@ -153,14 +155,11 @@ pub async fn submitted_by_me(
     auth::allow(&principal, &[Allow::Provider, Allow::Insurer])?;
     let actor = principal.actor();
     let PageQuery { cursor, limit } = query.into_inner();
+    let limit = crate::query::CLAIM_PAGE.limit(limit)?;
+    let cursor = crate::query::cursor(cursor, "cursor")?;
     let page = state
         .run(move |conn, _| {
-            claims::list_page(
-                conn,
-                ClaimFilter::SubmittedBy(&actor),
-                cursor,
-                limit.unwrap_or(20),
-            )
+            claims::list_page(conn, ClaimFilter::SubmittedBy(&actor), cursor, limit)
         })
         .await?;
     Ok(ok(&page))
