@@ -170,34 +170,66 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     }
 }
 
-/// Each path template of the API with the methods it answers, read from
-/// the OpenAPI document so that the two cannot disagree.
-fn route_table() -> &'static [(Vec<String>, Vec<&'static str>)] {
-    static TABLE: OnceLock<Vec<(Vec<String>, Vec<&'static str>)>> = OnceLock::new();
+/// One path template of the API: its segments, and each method it answers
+/// with the query parameters that method takes.
+struct Route {
+    template: String,
+    segments: Vec<String>,
+    methods: Vec<(&'static str, Vec<String>)>,
+}
+
+/// Every route of the API, read from the OpenAPI document so that the two
+/// cannot disagree.
+fn route_table() -> &'static [Route] {
+    static TABLE: OnceLock<Vec<Route>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut table: Vec<_> = ApiDoc::openapi()
+        let mut table: Vec<Route> = ApiDoc::openapi()
             .paths
             .paths
             .iter()
             .map(|(path, item)| {
                 let methods = [
-                    ("GET", item.get.is_some()),
-                    ("POST", item.post.is_some()),
-                    ("PUT", item.put.is_some()),
-                    ("DELETE", item.delete.is_some()),
-                    ("PATCH", item.patch.is_some()),
+                    ("GET", &item.get),
+                    ("POST", &item.post),
+                    ("PUT", &item.put),
+                    ("DELETE", &item.delete),
+                    ("PATCH", &item.patch),
                 ]
                 .into_iter()
-                .filter_map(|(name, present)| present.then_some(name))
+                .filter_map(|(name, operation)| {
+                    operation.as_ref().map(|op| (name, query_parameters(op)))
+                })
                 .collect();
-                (segments(path), methods)
+                Route {
+                    template: path.clone(),
+                    segments: segments(path),
+                    methods,
+                }
             })
             .collect();
         for path in ["/openapi.json", "/docs", "/docs/scalar-api-reference.js"] {
-            table.push((segments(path), vec!["GET"]));
+            table.push(Route {
+                template: path.to_owned(),
+                segments: segments(path),
+                methods: vec![("GET", Vec::new())],
+            });
         }
         table
     })
+}
+
+fn query_parameters(operation: &utoipa::openapi::path::Operation) -> Vec<String> {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::path::ParameterIn;
+    operation
+        .parameters
+        .iter()
+        .flatten()
+        .filter_map(|p| match p {
+            RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query) => Some(p.name.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn segments(path: &str) -> Vec<String> {
@@ -207,18 +239,52 @@ fn segments(path: &str) -> Vec<String> {
         .collect()
 }
 
+/// Refuses a query parameter the route does not take (400), before the
+/// handler runs: an unknown parameter means nothing here, and must not be
+/// stored (an auditor's read is audited with its parameters).
+async fn known_query_parameters(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(unknown) = unknown_query_parameter(&req) {
+        let error = ApiError::Malformed(format!("unknown query parameter `{unknown}`"));
+        return Ok(req
+            .into_response(error.error_response())
+            .map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+fn unknown_query_parameter(req: &ServiceRequest) -> Option<String> {
+    if req.query_string().is_empty() {
+        return None;
+    }
+    let pattern = req.match_pattern()?;
+    let method = known_method(req.method())?;
+    let route = route_table().iter().find(|r| r.template == pattern)?;
+    let (_, allowed) = route.methods.iter().find(|(m, _)| *m == method)?;
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string()).ok()?;
+    pairs
+        .0
+        .into_iter()
+        .map(|(name, _)| name)
+        .find(|name| !allowed.contains(name))
+        .map(|name| name.chars().take(64).collect())
+}
+
 /// The methods of the route template that `path` matches, if any.
 fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
     let asked = segments(path);
     let mut allowed: Vec<&'static str> = Vec::new();
-    for (template, methods) in route_table() {
-        let matches = template.len() == asked.len()
-            && template
+    for route in route_table() {
+        let matches = route.segments.len() == asked.len()
+            && route
+                .segments
                 .iter()
                 .zip(&asked)
                 .all(|(t, a)| (t.starts_with('{') && !a.is_empty()) || t == a);
         if matches {
-            for method in methods {
+            for (method, _) in &route.methods {
                 if !allowed.contains(method) {
                     allowed.push(method);
                 }
@@ -276,6 +342,7 @@ pub async fn run(
     HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(from_fn(known_query_parameters))
             .wrap(from_fn(body_deadline))
             .wrap(from_fn(observe))
             .configure(configure)

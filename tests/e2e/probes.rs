@@ -349,3 +349,43 @@ fn page_limits_out_of_range_are_refused_and_biomarkers_are_capped() {
     assert_eq!(body["errors"][0]["field"], "items[0].biomarkers", "{body}");
     assert_eq!(body["errors"][0]["code"], "too_many_biomarkers", "{body}");
 }
+
+#[test]
+fn an_auditor_read_cannot_write_a_large_event_into_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = databases(dir.path()).remove(0);
+    let server = Server::start(&db, dir.path(), &[]);
+    let events = |server: &Server| -> Vec<Value> {
+        let (status, page) = server.get("/v1/audit/events?limit=1000", Some(&server.insurer));
+        assert_eq!(status, 200, "{page}");
+        page["events"].as_array().unwrap().clone()
+    };
+    let before = events(&server).len();
+    let padding = "a".repeat(60_000);
+    for path in [
+        format!("/v1/members/999999?x={padding}"),
+        format!("/v1/audit/verify?x={padding}"),
+        format!("/v1/claims/1?cursor=1"),
+    ] {
+        let (status, body) = server.get(&path, Some(&server.auditor));
+        assert_eq!(status, 400, "{}: {body}", &path[..40.min(path.len())]);
+        assert_eq!(body["code"], "malformed_request", "{body}");
+    }
+    assert_eq!(events(&server).len(), before, "a refused read was recorded");
+
+    // A parameter the route takes is recorded, bounded.
+    let (status, _) = server.get(
+        &format!("/v1/audit/verify?head_seq=1&head_hash={padding}"),
+        Some(&server.auditor),
+    );
+    assert_eq!(status, 200);
+    let all = events(&server);
+    let read = all
+        .iter()
+        .rev()
+        .find(|e| e["action"] == "audit.read")
+        .expect("the read was audited");
+    let size = read.to_string().len();
+    assert!(size < 2_000, "the audit.read event is {size} bytes: {read}");
+    assert!(read.to_string().contains("head_seq"), "{read}");
+}

@@ -118,7 +118,8 @@ pub async fn verify(
     params(("after_seq" = Option<i64>, Query, description = "Events after this sequence"),
         ("until_seq" = Option<i64>, Query, description = "Last sequence to include"),
         ("from" = Option<String>, Query, description = "RFC 3339 start time"),
-        ("to" = Option<String>, Query, description = "RFC 3339 end time (exclusive)")),
+        ("to" = Option<String>, Query, description = "RFC 3339 end time (exclusive)"),
+        ("limit" = Option<i64>, Query, description = "1 to 100000, default 100000")),
     responses((status = 200, description = "One JSON event per line", content_type = "application/x-ndjson")),
     security(("bearer" = [])))]
 #[get("/v1/audit/export")]
