@@ -98,6 +98,8 @@ impl Modify for BearerAuth {
         routes::claims::submitted_by_me, routes::claims::reverse, routes::claims::appeal,
         routes::pricing::start, routes::pricing::status,
         routes::tokens::revoke,
+        routes::fhir::get_claim, routes::fhir::get_claim_response, routes::fhir::get_explanation_of_benefit,
+        routes::fhir::search_explanation_of_benefit, routes::fhir::get_coverage,
         routes::audit::events, routes::audit::verify, routes::audit::export,
         routes::ops::healthz, routes::ops::readyz, routes::ops::metrics,
     ),

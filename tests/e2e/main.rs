@@ -12,5 +12,6 @@ mod busy;
 mod cli;
 mod concurrency;
 mod errors_and_roles;
+mod fhir;
 mod pricing;
 mod probes;

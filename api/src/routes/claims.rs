@@ -34,7 +34,7 @@ fn record_metrics(state: &AppState, recorded: &Recorded) {
 }
 
 /// May this caller read (or appeal) this claim?
-async fn authorize_claim(
+pub(crate) async fn authorize_claim(
     state: &Arc<AppState>,
     principal: &Principal,
     claim_id: i64,

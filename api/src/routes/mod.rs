@@ -5,6 +5,7 @@ pub mod audit;
 pub mod claims;
 pub mod docs;
 pub mod enrollments;
+pub mod fhir;
 pub mod ops;
 pub mod pricing;
 pub mod products;
