@@ -11,6 +11,7 @@ mod bad_input;
 mod busy;
 mod cli;
 mod concurrency;
+mod docs_page;
 mod errors_and_roles;
 mod fhir;
 mod pricing;
