@@ -146,7 +146,42 @@ pub fn json<T: DeserializeOwned>(req: &HttpRequest, bytes: &[u8]) -> Result<T, A
     if !value.is_object() {
         return Err(ApiError::Malformed("the body must be a JSON object".into()));
     }
-    serde_json::from_value(value).map_err(|e| ApiError::Malformed(format!("invalid request: {e}")))
+    serde_path_to_error::deserialize(value).map_err(shape_error)
+}
+
+/// A JSON object of the wrong shape: a problem with one field (its type or
+/// value, or a field missing) is a field-level 422 naming it, wherever it
+/// is; anything else about the shape (an unknown field) is a 400.
+fn shape_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let message = error.inner().to_string();
+    // serde names a missing or unknown field in its message, at the path of
+    // the object that lacks or has it.
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let join = |name: String| {
+        if path == "." {
+            name
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    let (field, code) = if let Some(name) = named("missing field `") {
+        (join(name), "missing_field")
+    } else if path != "." && named("unknown field `").is_none() {
+        (path, "invalid_type")
+    } else {
+        return ApiError::Malformed(format!("invalid request: {message}"));
+    };
+    // serde_path_to_error writes array positions as `items[0]`, as the
+    // domain's validation does.
+    ApiError::Validation(engine::domain::ValidationErrors::single(
+        field, code, message,
+    ))
 }
 
 /// A JSON value that refuses an object with the same key twice, at any

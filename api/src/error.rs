@@ -43,7 +43,11 @@ pub enum ApiError {
 /// One field-level problem in a validation error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FieldProblem {
+    /// The field, as `items[0].total`.
     pub field: String,
+    /// The same field as an RFC 6901 JSON pointer into the request body, as
+    /// `/items/0/total`.
+    pub pointer: String,
     pub code: String,
     pub detail: String,
 }
@@ -99,6 +103,7 @@ impl ApiError {
                 .0
                 .iter()
                 .map(|e| FieldProblem {
+                    pointer: json_pointer(&e.field),
                     field: e.field.clone(),
                     code: e.code.to_string(),
                     detail: e.detail.clone(),
@@ -115,6 +120,28 @@ impl ApiError {
             errors,
         }
     }
+}
+
+/// `items[0].total` as the JSON pointer `/items/0/total`.
+pub fn json_pointer(field: &str) -> String {
+    let mut pointer = String::new();
+    for part in field.split('.').filter(|p| !p.is_empty()) {
+        let mut rest = part;
+        let name_end = rest.find('[').unwrap_or(rest.len());
+        let (name, indices) = rest.split_at(name_end);
+        if !name.is_empty() {
+            pointer.push('/');
+            pointer.push_str(&name.replace('~', "~0").replace('/', "~1"));
+        }
+        rest = indices;
+        while let Some(open) = rest.find('[') {
+            let close = rest[open..].find(']').map_or(rest.len(), |c| open + c);
+            pointer.push('/');
+            pointer.push_str(&rest[open + 1..close]);
+            rest = rest.get(close + 1..).unwrap_or("");
+        }
+    }
+    pointer
 }
 
 impl ResponseError for ApiError {
@@ -254,5 +281,22 @@ mod tests {
         .problem();
         assert_eq!(problem.errors.len(), 1);
         assert_eq!(problem.errors[0].field, "items[0].total");
+        assert_eq!(problem.errors[0].pointer, "/items/0/total");
+    }
+
+    #[test]
+    fn fields_become_json_pointers() {
+        for (field, pointer) in [
+            ("member_id", "/member_id"),
+            (
+                "items[0].biomarkers[2].marker",
+                "/items/0/biomarkers/2/marker",
+            ),
+            ("items[12]", "/items/12"),
+            ("a/b~c", "/a~1b~0c"),
+            ("", ""),
+        ] {
+            assert_eq!(json_pointer(field), pointer, "{field}");
+        }
     }
 }

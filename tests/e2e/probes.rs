@@ -389,3 +389,37 @@ fn an_auditor_read_cannot_write_a_large_event_into_the_chain() {
     assert!(size < 2_000, "the audit.read event is {size} bytes: {read}");
     assert!(read.to_string().contains("head_seq"), "{read}");
 }
+
+#[test]
+fn a_top_level_type_error_is_a_field_level_422_with_its_pointer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = databases(dir.path()).remove(0);
+    let server = Server::start(&db, dir.path(), &[]);
+    let (member, token) = server.enrol(6, &[]);
+    let mut signup = json!({
+        "product_id": "e2e-city", "resident_id": resident_id(7), "name": "王小明",
+        "phone": "13912345678", "insurance_type": null, "declared_conditions": [],
+    });
+    let (status, body) = server.post("/v1/enrollments", None, Some("t-1"), &signup);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "insurance_type", "{body}");
+    assert_eq!(body["errors"][0]["pointer"], "/insurance_type", "{body}");
+    signup["insurance_type"] = json!("urban_rural_resident");
+    signup.as_object_mut().unwrap().remove("phone");
+    let (status, body) = server.post("/v1/enrollments", None, Some("t-2"), &signup);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], "/phone", "{body}");
+
+    let mut claim = drug_claim(member, 1, true);
+    claim["member_id"] = json!("m1");
+    let (status, body) = server.post("/v1/claims", Some(&token), Some("t-3"), &claim);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "member_id", "{body}");
+    assert_eq!(body["errors"][0]["pointer"], "/member_id", "{body}");
+    // Inside items, the same shape of answer.
+    let mut claim = drug_claim(member, 1, true);
+    claim["items"][0]["quantity"] = json!("thirty");
+    let (status, body) = server.post("/v1/claims", Some(&token), Some("t-4"), &claim);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], "/items/0/quantity", "{body}");
+}
