@@ -76,6 +76,89 @@ pub struct AppealItemDoc {
     biomarkers: Vec<BiomarkerDoc>,
 }
 
+/// Adds to every operation the error statuses the server's shared layers
+/// can answer it with, each an `application/problem+json` `Problem`: what
+/// the request parsing, the token check, the body limits and the database
+/// can refuse, whatever the handler. A handler's own statuses (404 for its
+/// resource, 409, 429...) are in its annotation.
+struct SharedErrors;
+
+impl SharedErrors {
+    fn problem(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+            .into()
+    }
+}
+
+impl Modify for SharedErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_path_id = path.contains('{');
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = operation.request_body.is_some();
+                let has_query = operation.parameters.iter().flatten().any(|p| {
+                    matches!(
+                        p,
+                        utoipa::openapi::RefOr::T(p)
+                            if matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
+                    )
+                });
+                let mut shared: Vec<(&str, &str)> = vec![
+                    (
+                        "400",
+                        "Malformed request (unknown query parameter, bad header, not JSON)",
+                    ),
+                    (
+                        "503",
+                        "Database busy or unavailable; retry after Retry-After",
+                    ),
+                ];
+                if secured {
+                    shared.push(("401", "No valid bearer token"));
+                    shared.push(("403", "This token's role may not do this"));
+                }
+                if has_path_id {
+                    shared.push(("404", "No such resource"));
+                }
+                if has_body {
+                    shared.push(("408", "The body did not arrive within the deadline"));
+                    shared.push(("413", "The body is larger than the limit"));
+                    shared.push(("415", "The body's content type is not accepted"));
+                }
+                if has_body || has_query {
+                    shared.push(("422", "A field is invalid; `errors` names each"));
+                }
+                for (status, description) in shared {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| Self::problem(description));
+                }
+            }
+        }
+    }
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -105,6 +188,6 @@ impl Modify for BearerAuth {
     ),
     components(schemas(Problem, FieldProblem, EnrollmentRequestDoc, ClaimRequestDoc, ClaimItemDoc,
         BiomarkerDoc, ReversalRequestDoc, AppealRequestDoc, AppealItemDoc)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &SharedErrors),
 )]
 pub struct ApiDoc;

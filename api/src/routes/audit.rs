@@ -48,11 +48,11 @@ async fn auditor(state: &Arc<AppState>, req: &HttpRequest) -> Result<(), ApiErro
 
 /// A page of audit events, oldest first.
 #[utoipa::path(get, path = "/v1/audit/events", tag = "audit",
-    params(("after_seq" = Option<i64>, Query, description = "Cursor: events after this sequence"),
-        ("until_seq" = Option<i64>, Query, description = "Last sequence to include"),
-        ("from" = Option<String>, Query, description = "RFC 3339 start time"),
-        ("to" = Option<String>, Query, description = "RFC 3339 end time (exclusive)"),
-        ("limit" = Option<i64>, Query, description = "1 to 1000, default 100")),
+    params(("after_seq" = Option<i64>, Query, minimum = 0, description = "Cursor: events after this sequence"),
+        ("until_seq" = Option<i64>, Query, minimum = 0, description = "Last sequence to include"),
+        ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339 start time"),
+        ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339 end time (exclusive)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100")),
     responses((status = 200, description = "Events and the next cursor")),
     security(("bearer" = [])))]
 #[get("/v1/audit/events")]
@@ -115,11 +115,11 @@ pub async fn verify(
 
 /// A range of events as JSON Lines, for off-box keeping.
 #[utoipa::path(get, path = "/v1/audit/export", tag = "audit",
-    params(("after_seq" = Option<i64>, Query, description = "Events after this sequence"),
-        ("until_seq" = Option<i64>, Query, description = "Last sequence to include"),
-        ("from" = Option<String>, Query, description = "RFC 3339 start time"),
-        ("to" = Option<String>, Query, description = "RFC 3339 end time (exclusive)"),
-        ("limit" = Option<i64>, Query, description = "1 to 100000, default 100000")),
+    params(("after_seq" = Option<i64>, Query, minimum = 0, description = "Events after this sequence"),
+        ("until_seq" = Option<i64>, Query, minimum = 0, description = "Last sequence to include"),
+        ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339 start time"),
+        ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339 end time (exclusive)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100000, description = "1 to 100000, default 100000")),
     responses((status = 200, description = "One JSON event per line", content_type = "application/x-ndjson")),
     security(("bearer" = [])))]
 #[get("/v1/audit/export")]

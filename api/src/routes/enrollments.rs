@@ -24,8 +24,11 @@ use super::{ok, readable_member};
 /// leaves two live credentials.
 #[utoipa::path(post, path = "/v1/enrollments", tag = "enrollment",
     request_body(content = crate::openapi::EnrollmentRequestDoc, content_type = "application/json"),
-    params(("Idempotency-Key" = String, Header, description = "Client-chosen key; retries reuse it")),
-    responses((status = 201, description = "Enrolled"), (status = 409, description = "Already enrolled or key reused"),
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Client-chosen key (printable ASCII, no spaces, at most 255); retries reuse it")),
+    responses((status = 201, description = "Enrolled"),
+        (status = 401, description = "A token was sent and is not valid", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A token other than an insurer's was sent", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already enrolled or key reused"),
         (status = 422, description = "Validation failed"), (status = 429, description = "Too many sign-ups from this address")))]
 #[post("/v1/enrollments")]
 pub async fn enroll(
@@ -84,7 +87,7 @@ pub async fn enroll(
 
 /// A member, with their enrollments. The resident ID is shown masked.
 #[utoipa::path(get, path = "/v1/members/{id}", tag = "enrollment",
-    params(("id" = i64, Path, description = "Member id")),
+    params(("id" = i64, Path, minimum = 1, description = "Member id")),
     responses((status = 200, description = "The member"), (status = 404, description = "No such member")),
     security(("bearer" = [])))]
 #[get("/v1/members/{id}")]
@@ -102,7 +105,7 @@ pub async fn member(
 /// What is left of the member's cover: deductible met and left, limit used
 /// and left, per benefit.
 #[utoipa::path(get, path = "/v1/members/{id}/coverage", tag = "enrollment",
-    params(("id" = i64, Path, description = "Member id")),
+    params(("id" = i64, Path, minimum = 1, description = "Member id")),
     responses((status = 200, description = "Cover left per product and benefit")),
     security(("bearer" = [])))]
 #[get("/v1/members/{id}/coverage")]

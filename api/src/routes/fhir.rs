@@ -53,7 +53,7 @@ async fn readable_claim(
 
 /// The claim as submitted, as a FHIR Claim.
 #[utoipa::path(get, path = "/fhir/Claim/{id}", tag = "fhir",
-    params(("id" = i64, Path, description = "Claim id")),
+    params(("id" = i64, Path, minimum = 1, description = "Claim id")),
     responses((status = 200, description = "FHIR R4 Claim", content_type = "application/fhir+json", body = Object),
         (status = 401, description = "No valid token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not this caller's claim", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -70,7 +70,7 @@ pub async fn get_claim(
 
 /// The decision in force, as a FHIR ClaimResponse.
 #[utoipa::path(get, path = "/fhir/ClaimResponse/{id}", tag = "fhir",
-    params(("id" = i64, Path, description = "Claim id")),
+    params(("id" = i64, Path, minimum = 1, description = "Claim id")),
     responses((status = 200, description = "FHIR R4 ClaimResponse", content_type = "application/fhir+json", body = Object),
         (status = 401, description = "No valid token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not this caller's claim", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -87,7 +87,7 @@ pub async fn get_claim_response(
 
 /// The claim, its decision and the balances left, as a FHIR ExplanationOfBenefit.
 #[utoipa::path(get, path = "/fhir/ExplanationOfBenefit/{id}", tag = "fhir",
-    params(("id" = i64, Path, description = "Claim id")),
+    params(("id" = i64, Path, minimum = 1, description = "Claim id")),
     responses((status = 200, description = "FHIR R4 ExplanationOfBenefit", content_type = "application/fhir+json", body = Object),
         (status = 401, description = "No valid token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not this caller's claim", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -176,7 +176,7 @@ pub async fn search_explanation_of_benefit(
 
 /// The member's cover, as a FHIR Coverage.
 #[utoipa::path(get, path = "/fhir/Coverage/{id}", tag = "fhir",
-    params(("id" = i64, Path, description = "Member id")),
+    params(("id" = i64, Path, minimum = 1, description = "Member id")),
     responses((status = 200, description = "FHIR R4 Coverage", content_type = "application/fhir+json", body = Object),
         (status = 401, description = "No valid token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not this caller's member", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -15,7 +15,7 @@ use super::path_id;
 /// token stays on record and its revocation is audited. Revoking a revoked
 /// token again is allowed and changes nothing.
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens",
-    params(("id" = i64, Path, description = "Token id (from `puhui token create` or a sign-up's `token_id`)")),
+    params(("id" = i64, Path, minimum = 1, description = "Token id (from `puhui token create` or a sign-up's `token_id`)")),
     responses((status = 204, description = "Revoked (or already revoked)"),
         (status = 404, description = "No such token")),
     security(("bearer" = [])))]
