@@ -10,7 +10,8 @@ use crate::error::{FieldProblem, Problem};
 use crate::routes;
 
 /// Body of `POST /v1/enrollments`.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EnrollmentRequestDoc {
     /// e.g. `xiamen-2026`
     product_id: String,
@@ -27,7 +28,8 @@ pub struct EnrollmentRequestDoc {
 /// One item of a claim. Inpatient: `total`, `basic_paid`, `out_of_catalogue`.
 /// Specialty drug: `drug` (ATC), `quantity`, `unit_price`, `basic_paid`,
 /// `biomarkers`. Amounts are CNY with at most 2 decimals, as numbers or strings.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClaimItemDoc {
     total: Option<String>,
     basic_paid: String,
@@ -38,14 +40,16 @@ pub struct ClaimItemDoc {
     biomarkers: Option<Vec<BiomarkerDoc>>,
 }
 
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BiomarkerDoc {
     marker: String,
     positive: bool,
 }
 
 /// Body of `POST /v1/claims`.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClaimRequestDoc {
     member_id: i64,
     /// `inpatient` or `specialty_drug`
@@ -59,18 +63,21 @@ pub struct ClaimRequestDoc {
 }
 
 /// Body of `POST /v1/claims/{id}/reversal`.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReversalRequestDoc {
     reason: String,
 }
 
 /// Body of `POST /v1/claims/{id}/appeal`: new biomarker results per item.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AppealRequestDoc {
     items: Vec<AppealItemDoc>,
 }
 
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AppealItemDoc {
     index: usize,
     biomarkers: Vec<BiomarkerDoc>,
