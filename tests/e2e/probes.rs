@@ -365,7 +365,7 @@ fn an_auditor_read_cannot_write_a_large_event_into_the_chain() {
     for path in [
         format!("/v1/members/999999?x={padding}"),
         format!("/v1/audit/verify?x={padding}"),
-        format!("/v1/claims/1?cursor=1"),
+        "/v1/claims/1?cursor=1".to_owned(),
     ] {
         let (status, body) = server.get(&path, Some(&server.auditor));
         assert_eq!(status, 400, "{}: {body}", &path[..40.min(path.len())]);
