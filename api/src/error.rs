@@ -144,6 +144,12 @@ pub fn json_pointer(field: &str) -> String {
     pointer
 }
 
+impl From<crate::policy::Forbidden> for ApiError {
+    fn from(refused: crate::policy::Forbidden) -> Self {
+        ApiError::Forbidden(refused.0)
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status_and_code().0

@@ -1,4 +1,7 @@
-//! Shared server state and the one async/blocking boundary.
+//! Shared server state, and the boundary between async handlers and blocking
+//! database work of the request path ([`AppState::run`]). Claim submissions
+//! cross it through the claim writer's thread instead, and pricing runs on
+//! their own pool.
 
 use std::sync::Arc;
 
@@ -34,7 +37,7 @@ pub struct AppState {
     pub enrollment_limiter: RateLimiter,
     /// Claim submissions go through the group-commit writer.
     pub claims: ClaimWriter,
-    pub token_cache: crate::auth::TokenCache,
+    pub token_cache: crate::token_cache::TokenCache,
 }
 
 impl AppState {

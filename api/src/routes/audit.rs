@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use engine::audit::{self, ChainHead, EventQuery};
 use serde::Deserialize;
 
-use crate::auth::{self, Allow};
+use crate::auth;
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::query::{AUDIT_PAGE, EXPORT_PAGE, PageSize};
 use crate::state::AppState;
 
@@ -40,10 +41,14 @@ impl RangeQuery {
     }
 }
 
-async fn auditor(state: &Arc<AppState>, req: &HttpRequest) -> Result<(), ApiError> {
-    let principal = auth::required(req, state).await?;
-    auth::allow(&principal, &[Allow::Auditor, Allow::Insurer])?;
-    note_read(state, &principal, req).await
+/// The caller may read the audit log; an auditor's read is itself logged.
+async fn auditor(
+    state: &Arc<AppState>,
+    req: &HttpRequest,
+    caller: &auth::Caller,
+) -> Result<(), ApiError> {
+    authorize(&caller.0, Action::ReadAuditLog)?;
+    note_read(state, &caller.0, req).await
 }
 
 /// A page of audit events, oldest first.
@@ -60,8 +65,9 @@ pub async fn events(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     query: web::Query<RangeQuery>,
+    caller: auth::Caller,
 ) -> Result<HttpResponse, ApiError> {
-    auditor(&state, &req).await?;
+    auditor(&state, &req, &caller).await?;
     let q = query.to_query(AUDIT_PAGE)?;
     let limit = q.limit;
     let page = state.run(move |conn, _| audit::list(conn, &q)).await?;
@@ -96,8 +102,9 @@ pub async fn verify(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     query: web::Query<VerifyQuery>,
+    caller: auth::Caller,
 ) -> Result<HttpResponse, ApiError> {
-    auditor(&state, &req).await?;
+    auditor(&state, &req, &caller).await?;
     let head = match (query.head_seq, query.head_hash.clone()) {
         (Some(seq), Some(hash)) => Some(ChainHead { seq, hash }),
         (None, None) => None,
@@ -127,8 +134,9 @@ pub async fn export(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     query: web::Query<RangeQuery>,
+    caller: auth::Caller,
 ) -> Result<HttpResponse, ApiError> {
-    auditor(&state, &req).await?;
+    auditor(&state, &req, &caller).await?;
     let q = query.to_query(EXPORT_PAGE)?;
     let max = q.limit;
     let body = state

@@ -8,9 +8,10 @@ use engine::domain::enrollment::EnrollmentRequest;
 use engine::store::enrollment;
 use engine::store::tokens;
 
-use crate::auth::{self, Allow};
+use crate::auth::{self, Caller, MaybeCaller};
 use crate::body;
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::state::AppState;
 
 use super::{ok, readable_member};
@@ -35,11 +36,11 @@ pub async fn enroll(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     payload: web::Payload,
+    MaybeCaller(principal): MaybeCaller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::optional(&req, &state).await?;
     let actor = match &principal {
         Some(p) => {
-            auth::allow(p, &[Allow::Insurer])?;
+            authorize(p, Action::EnrolOnBehalf)?;
             p.actor()
         }
         None => {
@@ -62,9 +63,7 @@ pub async fn enroll(
         .run(move |conn, state| {
             let ctx = state.context(&actor);
             let recorded = enrollment::enroll(conn, &ctx, &key, &request)?;
-            let member_id = recorded.body["member"]["id"].as_i64().ok_or_else(|| {
-                engine::StoreError::integrity("enrollment response has no member id")
-            })?;
+            let member_id = recorded.body.member.id;
             let secret = auth::new_token_secret();
             let issued = engine::db::write_transaction(conn, |conn| {
                 tokens::issue_for_signup(conn, &ctx, &secret, member_id, &signup)
@@ -75,14 +74,10 @@ pub async fn enroll(
     for replaced in &issued.replaced {
         state.token_cache.forget(*replaced);
     }
-    let mut body = recorded.body.clone();
+    let mut body = super::sorted_json(&recorded.body)?;
     body["token"] = serde_json::Value::String(token);
     body["token_id"] = issued.principal.token_id.into();
-    let mut response = HttpResponse::Created();
-    if recorded.replayed {
-        response.insert_header(("Idempotent-Replayed", "true"));
-    }
-    Ok(response.json(body))
+    Ok(super::created_json(&recorded, body))
 }
 
 /// A member, with their enrollments. The resident ID is shown masked.
@@ -94,8 +89,9 @@ pub async fn enroll(
 pub async fn member(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = readable_member(&state, &req).await?;
+    let id = readable_member(&state, &req, &principal).await?;
     let view = state
         .run(move |conn, _| enrollment::member(conn, id))
         .await?;
@@ -112,8 +108,9 @@ pub async fn member(
 pub async fn coverage(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = readable_member(&state, &req).await?;
+    let id = readable_member(&state, &req, &principal).await?;
     let view = state
         .run(move |conn, _| enrollment::coverage(conn, id))
         .await?;

@@ -8,12 +8,15 @@ use engine::store::{claims, enrollment};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::auth::{self, Allow};
+use engine::store::tokens::Principal;
+
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::fhir::{self, ClaimIn, CoverageIn, MemberIn, from_view};
+use crate::policy::{Action, authorize};
 use crate::state::AppState;
 
-use super::claims::authorize_claim;
+use super::claims::ownership;
 use super::{note_read, path_id, readable_member};
 
 /// Most claims one search returns (newest first).
@@ -33,11 +36,11 @@ fn mapping_error(e: String) -> ApiError {
 async fn readable_claim(
     state: &Arc<AppState>,
     req: &HttpRequest,
+    principal: &Principal,
 ) -> Result<(ClaimIn, CoverageIn), ApiError> {
-    let principal = auth::required(req, state).await?;
     let id = path_id(req, "id")?;
-    authorize_claim(state, &principal, id).await?;
-    note_read(state, &principal, req).await?;
+    authorize(principal, Action::ReadClaim(&ownership(state, id).await?))?;
+    note_read(state, principal, req).await?;
     let (claim, coverage) = state
         .run(move |conn, _| {
             let claim = claims::view(conn, id)?;
@@ -63,8 +66,9 @@ async fn readable_claim(
 pub async fn get_claim(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (claim, _) = readable_claim(&state, &req).await?;
+    let (claim, _) = readable_claim(&state, &req, &principal).await?;
     Ok(fhir_ok(&fhir::claim(&claim)))
 }
 
@@ -80,8 +84,9 @@ pub async fn get_claim(
 pub async fn get_claim_response(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (claim, _) = readable_claim(&state, &req).await?;
+    let (claim, _) = readable_claim(&state, &req, &principal).await?;
     Ok(fhir_ok(&fhir::claim_response(&claim)))
 }
 
@@ -97,8 +102,9 @@ pub async fn get_claim_response(
 pub async fn get_explanation_of_benefit(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (claim, coverage) = readable_claim(&state, &req).await?;
+    let (claim, coverage) = readable_claim(&state, &req, &principal).await?;
     Ok(fhir_ok(&fhir::explanation_of_benefit(&claim, &coverage)))
 }
 
@@ -123,12 +129,9 @@ pub async fn search_explanation_of_benefit(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     query: web::Query<PatientQuery>,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(
-        &principal,
-        &[Allow::Enrollee, Allow::Insurer, Allow::Auditor],
-    )?;
+    authorize(&principal, Action::ReadMembers)?;
     let raw = query
         .patient
         .strip_prefix("Patient/")
@@ -138,7 +141,7 @@ pub async fn search_explanation_of_benefit(
         .ok()
         .filter(|id| *id > 0)
         .ok_or_else(|| ApiError::Malformed("patient must be a member id".into()))?;
-    auth::own_member(&principal, member_id)?;
+    authorize(&principal, Action::ReadMember { member_id })?;
     note_read(&state, &principal, &req).await?;
     let (views, coverage) = state
         .run(move |conn, _| {
@@ -186,8 +189,9 @@ pub async fn search_explanation_of_benefit(
 pub async fn get_coverage(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = readable_member(&state, &req).await?;
+    let id = readable_member(&state, &req, &principal).await?;
     let (member, coverage) = state
         .run(move |conn, _| {
             Ok((

@@ -19,6 +19,7 @@ use engine::store::tokens::{Principal, Role};
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::state::AppState;
 
 /// Parses a numeric path id; anything else names no resource (404).
@@ -32,12 +33,25 @@ pub fn path_id(req: &HttpRequest, name: &str) -> Result<i64, ApiError> {
 
 /// 201 with the stored body; a replay says so in a header and returns the
 /// original body unchanged.
-pub fn created(recorded: &Recorded) -> HttpResponse {
+pub fn created<T: Serialize>(recorded: &Recorded<T>) -> Result<HttpResponse, ApiError> {
+    Ok(created_json(recorded, sorted_json(&recorded.body)?))
+}
+
+/// 201 with `body`, the JSON of `recorded`'s body (with fields the edge
+/// adds).
+pub fn created_json<T>(recorded: &Recorded<T>, body: serde_json::Value) -> HttpResponse {
     let mut response = HttpResponse::Created();
     if recorded.replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
-    response.json(&recorded.body)
+    response.json(body)
+}
+
+/// A write's response as JSON with its object keys sorted: the form an
+/// idempotency key stores, so that a first answer and its replays are the
+/// same bytes.
+pub fn sorted_json<T: Serialize>(body: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(body).map_err(|e| ApiError::Internal(format!("response to JSON: {e}")))
 }
 
 pub fn ok<T: Serialize>(body: &T) -> HttpResponse {
@@ -47,20 +61,16 @@ pub fn ok<T: Serialize>(body: &T) -> HttpResponse {
 /// The member a read of `/v1/members/{id}/...` is about, once the caller
 /// may read it: the enrollee themself, an insurer or an auditor (whose read
 /// is audited).
-pub async fn readable_member(state: &Arc<AppState>, req: &HttpRequest) -> Result<i64, ApiError> {
-    let principal = crate::auth::required(req, state).await?;
-    crate::auth::allow(
-        &principal,
-        &[
-            crate::auth::Allow::Enrollee,
-            crate::auth::Allow::Insurer,
-            crate::auth::Allow::Auditor,
-        ],
-    )?;
-    let id = path_id(req, "id")?;
-    crate::auth::own_member(&principal, id)?;
-    note_read(state, &principal, req).await?;
-    Ok(id)
+pub async fn readable_member(
+    state: &Arc<AppState>,
+    req: &HttpRequest,
+    principal: &Principal,
+) -> Result<i64, ApiError> {
+    authorize(principal, Action::ReadMembers)?;
+    let member_id = path_id(req, "id")?;
+    authorize(principal, Action::ReadMember { member_id })?;
+    note_read(state, principal, req).await?;
+    Ok(member_id)
 }
 
 /// Longest text of a read that the audit chain keeps (a path, or one

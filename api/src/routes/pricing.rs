@@ -7,9 +7,10 @@ use actuarial::{BuiltinTables, Scenario};
 use engine::domain::ValidationErrors;
 use engine::store::pricing_runs;
 
-use crate::auth::{self, Allow};
+use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::pricing_runs::Refusal;
 use crate::state::AppState;
 
@@ -29,9 +30,9 @@ pub async fn start(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     payload: web::Payload,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(&principal, &[Allow::Insurer])?;
+    authorize(&principal, Action::StartPricingRun)?;
     let bytes = body::read(payload, state.limits.body_bytes).await?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| ApiError::Malformed("the scenario is not UTF-8".into()))?;
@@ -94,9 +95,9 @@ pub async fn start(
 pub async fn status(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(&principal, &[Allow::Insurer, Allow::Auditor])?;
+    authorize(&principal, Action::ReadPricingRun)?;
     let id = path_id(&req, "id")?;
     note_read(&state, &principal, &req).await?;
     let row = state

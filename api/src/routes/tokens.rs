@@ -5,8 +5,9 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, delete, web};
 use engine::store::tokens;
 
-use crate::auth::{self, Allow};
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::state::AppState;
 
 use super::path_id;
@@ -23,9 +24,9 @@ use super::path_id;
 pub async fn revoke(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(&principal, &[Allow::Insurer])?;
+    authorize(&principal, Action::RevokeToken)?;
     let id = path_id(&req, "id")?;
     let actor = principal.actor();
     state

@@ -251,7 +251,41 @@ pub fn validate_claim(
         );
     }
 
-    let service_date = match parse_iso_date(&submission.service_date) {
+    let service_date = valid_service_date(&submission.service_date, today_china, &mut errors);
+
+    let provider_id = submission.provider_id.as_str();
+    check_provider_id(provider_id, &mut errors);
+
+    let diagnosis = match submission.diagnosis.parse::<Icd10Code>() {
+        Ok(code) => Some(code),
+        Err(error) => {
+            errors.push("diagnosis", error.code(), error.to_string());
+            None
+        }
+    };
+
+    let items = valid_items(&submission.items, kind, &mut errors);
+
+    match (kind, service_date, diagnosis) {
+        (Some(kind), Some(service_date), Some(diagnosis)) if errors.is_empty() => Ok(ValidClaim {
+            member_id: submission.member_id,
+            kind,
+            service_date,
+            provider_id: provider_id.to_owned(),
+            diagnosis,
+            items,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// The service date, if it is a real day not after today in China.
+fn valid_service_date(
+    text: &str,
+    today_china: NaiveDate,
+    errors: &mut ValidationErrors,
+) -> Option<NaiveDate> {
+    match parse_iso_date(text) {
         Err(DateProblem::Malformed) => {
             errors.push(
                 "service_date",
@@ -277,9 +311,10 @@ pub fn validate_claim(
             None
         }
         Ok(date) => Some(date),
-    };
+    }
+}
 
-    let provider_id = submission.provider_id.as_str();
+fn check_provider_id(provider_id: &str, errors: &mut ValidationErrors) {
     if provider_id.is_empty()
         || provider_id.chars().count() > MAX_PROVIDER_ID_CHARS
         || provider_id
@@ -294,26 +329,26 @@ pub fn validate_claim(
             ),
         );
     }
+}
 
-    let diagnosis = match submission.diagnosis.parse::<Icd10Code>() {
-        Ok(code) => Some(code),
-        Err(error) => {
-            errors.push("diagnosis", error.code(), error.to_string());
-            None
-        }
-    };
-
-    let mut items = Vec::with_capacity(submission.items.len());
-    if submission.items.is_empty() {
+/// The items that validate, each read as `kind` (or, when the kind is
+/// unknown, by its own shape); every item's problems go into `errors`.
+fn valid_items(
+    raw_items: &[Value],
+    kind: Option<BenefitKind>,
+    errors: &mut ValidationErrors,
+) -> Vec<ClaimItem> {
+    let mut items = Vec::with_capacity(raw_items.len());
+    if raw_items.is_empty() {
         errors.push("items", "empty_items", "a claim has at least one item");
-    } else if submission.items.len() > MAX_ITEMS {
+    } else if raw_items.len() > MAX_ITEMS {
         errors.push(
             "items",
             "too_many_items",
             format!("a claim has at most {MAX_ITEMS} items"),
         );
     } else {
-        for (index, raw) in submission.items.iter().enumerate() {
+        for (index, raw) in raw_items.iter().enumerate() {
             // With an unknown kind, read each item by its shape so that its
             // own mistakes are still reported.
             let item_kind = kind.unwrap_or(if raw.get("drug").is_some() {
@@ -321,23 +356,12 @@ pub fn validate_claim(
             } else {
                 BenefitKind::Inpatient
             });
-            if let Some(item) = validate_item(raw, item_kind, index, &mut errors) {
+            if let Some(item) = validate_item(raw, item_kind, index, errors) {
                 items.push(item);
             }
         }
     }
-
-    match (kind, service_date, diagnosis) {
-        (Some(kind), Some(service_date), Some(diagnosis)) if errors.is_empty() => Ok(ValidClaim {
-            member_id: submission.member_id,
-            kind,
-            service_date,
-            provider_id: provider_id.to_owned(),
-            diagnosis,
-            items,
-        }),
-        _ => Err(errors),
-    }
+    items
 }
 
 enum DateProblem {

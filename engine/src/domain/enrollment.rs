@@ -308,6 +308,19 @@ pub fn first_covered_day(coverage_start: NaiveDate, waiting_days: u32, waived: b
         .unwrap_or(NaiveDate::MAX)
 }
 
+/// The renewal waiver (rule 2): a member already enrolled in the product
+/// that this one renews (last year's edition) skips the waiting period.
+/// `enrolled_in` names the products the member is enrolled in.
+pub fn waiting_waived<'a>(
+    product: &Product,
+    mut enrolled_in: impl Iterator<Item = &'a str>,
+) -> bool {
+    match &product.renews {
+        Some(previous) => enrolled_in.any(|id| id == previous),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +329,20 @@ mod tests {
 
     fn date(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_waiting_period_is_waived_only_for_members_of_the_renewed_product() {
+        let mut product = sample();
+        product.renews = Some("xiamen-2025".to_owned());
+        assert!(waiting_waived(
+            &product,
+            ["other", "xiamen-2025"].into_iter()
+        ));
+        assert!(!waiting_waived(&product, ["other"].into_iter()));
+        assert!(!waiting_waived(&product, std::iter::empty()));
+        product.renews = None;
+        assert!(!waiting_waived(&product, ["xiamen-2025"].into_iter()));
     }
 
     fn request() -> EnrollmentRequest {
