@@ -43,6 +43,8 @@ pub enum Action<'a> {
     ReadAuditLog,
     /// `GET /v1/products/{id}/experience`: the portfolio's claims experience and reserves.
     ReadExperience,
+    /// `DELETE /v1/tokens/{id}`.
+    RevokeToken,
 }
 
 /// Refused, with why (the 403's detail).
@@ -83,6 +85,7 @@ pub fn authorize(principal: &Principal, action: Action<'_>) -> Result<(), Forbid
         (ReadPricingRun, Insurer | Auditor) => Ok(()),
         (ReadAuditLog, Auditor | Insurer) => Ok(()),
         (ReadExperience, Insurer | Auditor) => Ok(()),
+        (RevokeToken, Insurer) => Ok(()),
         _ => Err(NOT_THIS_ROLE),
     }
 }
@@ -169,6 +172,7 @@ mod tests {
             (Action::ReadPricingRun, "..YY"),
             (Action::ReadAuditLog, "..YY"),
             (Action::ReadExperience, "..YY"),
+            (Action::RevokeToken, "..Y."),
         ];
         let roles = [
             Role::Enrollee { member_id: 1 },

@@ -22,6 +22,8 @@ use crate::writer::ClaimWriter;
 pub struct Limits {
     /// Largest accepted request body, in bytes.
     pub body_bytes: usize,
+    /// How long a request body may take to arrive, from the end of its head.
+    pub body_deadline: std::time::Duration,
     /// Sign-ups allowed per client address per minute.
     pub enrollments_per_minute: u32,
 }

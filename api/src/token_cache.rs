@@ -9,13 +9,13 @@ use engine::store::tokens::Principal;
 
 /// Found tokens by hash. Only found tokens are kept (an unknown token is
 /// looked up each time), and only for [`TOKEN_CACHE_TTL`]: tokens are never
-/// edited, and were a token deleted from the database it would stop working
-/// within that time.
+/// edited; a token revoked through this server is forgotten at once, and
+/// one revoked from the command line stops working here within that time.
 pub struct TokenCache {
     entries: Mutex<HashMap<String, (Instant, Principal)>>,
 }
 
-pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(60);
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Past this many entries the cache starts over, so memory stays bounded.
 const TOKEN_CACHE_CAPACITY: usize = 100_000;
 
@@ -36,6 +36,12 @@ impl TokenCache {
             .get(hash)
             .filter(|(at, _)| now.saturating_duration_since(*at) < TOKEN_CACHE_TTL)
             .map(|(_, principal)| principal.clone())
+    }
+
+    /// Drops a token that was just revoked.
+    pub fn forget(&self, token_id: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, (_, principal)| principal.token_id != token_id);
     }
 
     pub fn put(&self, hash: String, principal: Principal, now: Instant) {

@@ -42,6 +42,11 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes (larger ones get 413).
     #[arg(long, env = "PUHUI_BODY_LIMIT", default_value_t = 256 * 1024)]
     pub body_limit: usize,
+    /// Seconds a request body may take to arrive; a slower one gets 408 and
+    /// the connection is closed.
+    #[arg(long, env = "PUHUI_BODY_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout: u64,
     /// Sign-ups allowed per client address per minute without a token.
     #[arg(long, env = "PUHUI_ENROLLMENTS_PER_MINUTE", default_value_t = 30)]
     pub enrollments_per_minute: u32,
@@ -133,6 +138,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         keys,
         limits: Limits {
             body_bytes: args.body_limit,
+            body_deadline: std::time::Duration::from_secs(args.body_timeout),
             enrollments_per_minute: args.enrollments_per_minute,
         },
         metrics: Metrics::default(),

@@ -29,7 +29,7 @@ fn record_metrics(state: &AppState, recorded: &Recorded<ClaimView>) {
 }
 
 /// Who a claim is for and who submitted it, for the policy (404 if none).
-async fn ownership(state: &Arc<AppState>, claim_id: i64) -> Result<Ownership, ApiError> {
+pub(crate) async fn ownership(state: &Arc<AppState>, claim_id: i64) -> Result<Ownership, ApiError> {
     state
         .run(move |conn, _| claims::ownership(conn, claim_id))
         .await
@@ -39,7 +39,7 @@ async fn ownership(state: &Arc<AppState>, claim_id: i64) -> Result<Ownership, Ap
 /// benefits.
 #[utoipa::path(post, path = "/v1/claims", tag = "claims",
     request_body(content = crate::openapi::ClaimRequestDoc, content_type = "application/json"),
-    params(("Idempotency-Key" = String, Header, description = "Client-chosen key; retries reuse it")),
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Client-chosen key (printable ASCII, no spaces, at most 255); retries reuse it")),
     responses((status = 201, description = "Decided; body holds the decision and explanation of benefits"),
         (status = 409, description = "Idempotency key reused with another body"), (status = 422, description = "Validation failed")),
     security(("bearer" = [])))]
@@ -71,7 +71,7 @@ pub async fn submit(
 
 /// A claim with every decision and its explanation of benefits.
 #[utoipa::path(get, path = "/v1/claims/{id}", tag = "claims",
-    params(("id" = i64, Path, description = "Claim id")),
+    params(("id" = i64, Path, minimum = 1, description = "Claim id")),
     responses((status = 200, description = "The claim"), (status = 404, description = "No such claim")),
     security(("bearer" = [])))]
 #[get("/v1/claims/{id}")]
@@ -96,9 +96,9 @@ pub struct PageQuery {
 
 /// A member's claims, newest first, with cursor pagination.
 #[utoipa::path(get, path = "/v1/members/{id}/claims", tag = "claims",
-    params(("id" = i64, Path, description = "Member id"),
-        ("cursor" = Option<i64>, Query, description = "next_cursor of the previous page"),
-        ("limit" = Option<i64>, Query, description = "1 to 100, default 20")),
+    params(("id" = i64, Path, minimum = 1, description = "Member id"),
+        ("cursor" = Option<i64>, Query, minimum = 0, description = "next_cursor of the previous page"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20")),
     responses((status = 200, description = "A page of claims")),
     security(("bearer" = [])))]
 #[get("/v1/members/{id}/claims")]
@@ -110,16 +110,18 @@ pub async fn for_member(
 ) -> Result<HttpResponse, ApiError> {
     let id = readable_member(&state, &req, &principal).await?;
     let PageQuery { cursor, limit } = query.into_inner();
+    let limit = crate::query::CLAIM_PAGE.limit(limit)?;
+    let cursor = crate::query::cursor(cursor, "cursor")?;
     let page = state
-        .run(move |conn, _| claims::list_for_member(conn, id, cursor, limit.unwrap_or(20)))
+        .run(move |conn, _| claims::list_for_member(conn, id, cursor, limit))
         .await?;
     Ok(ok(&page))
 }
 
 /// The claims a provider submitted, newest first.
 #[utoipa::path(get, path = "/v1/claims", tag = "claims",
-    params(("cursor" = Option<i64>, Query, description = "next_cursor of the previous page"),
-        ("limit" = Option<i64>, Query, description = "1 to 100, default 20")),
+    params(("cursor" = Option<i64>, Query, minimum = 0, description = "next_cursor of the previous page"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20")),
     responses((status = 200, description = "A page of the caller's submitted claims")),
     security(("bearer" = [])))]
 #[get("/v1/claims")]
@@ -131,14 +133,11 @@ pub async fn submitted_by_me(
     authorize(&principal, Action::ListSubmittedClaims)?;
     let actor = principal.actor();
     let PageQuery { cursor, limit } = query.into_inner();
+    let limit = crate::query::CLAIM_PAGE.limit(limit)?;
+    let cursor = crate::query::cursor(cursor, "cursor")?;
     let page = state
         .run(move |conn, _| {
-            claims::list_page(
-                conn,
-                ClaimFilter::SubmittedBy(&actor),
-                cursor,
-                limit.unwrap_or(20),
-            )
+            claims::list_page(conn, ClaimFilter::SubmittedBy(&actor), cursor, limit)
         })
         .await?;
     Ok(ok(&page))
@@ -147,8 +146,8 @@ pub async fn submitted_by_me(
 /// Reverses a paid claim (insurer only): the exact negatives of its ledger
 /// entries are posted.
 #[utoipa::path(post, path = "/v1/claims/{id}/reversal", tag = "claims",
-    params(("id" = i64, Path, description = "Claim id"),
-        ("Idempotency-Key" = String, Header, description = "Client-chosen key; retries reuse it")),
+    params(("id" = i64, Path, minimum = 1, description = "Claim id"),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Client-chosen key (printable ASCII, no spaces, at most 255); retries reuse it")),
     request_body(content = crate::openapi::ReversalRequestDoc, content_type = "application/json"),
     responses((status = 201, description = "Reversed"), (status = 409, description = "not_reversible or already_reversed")),
     security(("bearer" = [])))]
@@ -176,8 +175,8 @@ pub async fn reverse(
 /// Appeals a claim's denied items with new evidence (biomarker results per
 /// item); they are decided again as a new decision linked to the first.
 #[utoipa::path(post, path = "/v1/claims/{id}/appeal", tag = "claims",
-    params(("id" = i64, Path, description = "Claim id"),
-        ("Idempotency-Key" = String, Header, description = "Client-chosen key; retries reuse it")),
+    params(("id" = i64, Path, minimum = 1, description = "Claim id"),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Client-chosen key (printable ASCII, no spaces, at most 255); retries reuse it")),
     request_body(content = crate::openapi::AppealRequestDoc, content_type = "application/json"),
     responses((status = 201, description = "Decided again"), (status = 409, description = "not_appealable")),
     security(("bearer" = [])))]

@@ -3,14 +3,17 @@
 
 pub mod audit;
 pub mod claims;
+pub mod docs;
 pub mod enrollments;
+pub mod fhir;
 pub mod ops;
 pub mod pricing;
 pub mod products;
+pub mod tokens;
 
 use std::sync::Arc;
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use engine::store::Recorded;
 use engine::store::tokens::{Principal, Role};
 use serde::Serialize;
@@ -70,6 +73,30 @@ pub async fn readable_member(
     Ok(member_id)
 }
 
+/// Longest text of a read that the audit chain keeps (a path, or one
+/// parameter's value); the chain is permanent, so what a reader sends must
+/// not decide how much it grows.
+const MAX_RECORDED_CHARS: usize = 128;
+
+fn bounded(text: &str) -> String {
+    text.chars().take(MAX_RECORDED_CHARS).collect()
+}
+
+/// The query parameters of a read, as name and value, each bounded. The
+/// server has already refused any parameter the route does not take.
+fn read_parameters(query: &str) -> serde_json::Value {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    pairs
+        .into_iter()
+        .take(16)
+        .map(
+            |(name, value)| serde_json::json!({ "name": bounded(&name), "value": bounded(&value) }),
+        )
+        .collect()
+}
+
 /// Auditors' reads are themselves audited: who read what, and when.
 pub async fn note_read(
     state: &Arc<AppState>,
@@ -82,8 +109,8 @@ pub async fn note_read(
     let actor = principal.actor();
     let what = serde_json::json!({
         "method": req.method().as_str(),
-        "path": req.path(),
-        "query": req.query_string(),
+        "path": bounded(req.path()),
+        "query": read_parameters(req.query_string()),
     });
     state
         .run(move |conn, state| {

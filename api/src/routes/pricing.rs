@@ -20,7 +20,8 @@ use super::{note_read, path_id};
 /// text/plain content type). Population tables may name only the table
 /// shipped with the server. Responds 202 with the run's id; poll it.
 #[utoipa::path(post, path = "/v1/pricing/runs", tag = "pricing",
-    request_body(content = String, description = "A scenario, as in scenarios/*.toml", content_type = "application/toml"),
+    request_body(description = "A scenario, as in scenarios/*.toml (TOML), or the same as a JSON object",
+        content((Object = "application/json"), (String = "application/toml"))),
     responses((status = 202, description = "Accepted; poll GET /v1/pricing/runs/{id}"),
         (status = 422, description = "Invalid or too large scenario"), (status = 429, description = "Too many runs at once")),
     security(("bearer" = [])))]
@@ -87,7 +88,7 @@ pub async fn start(
 /// A run's status, progress and, once finished, its results (the same
 /// shape as `puhui price --json`).
 #[utoipa::path(get, path = "/v1/pricing/runs/{id}", tag = "pricing",
-    params(("id" = i64, Path, description = "Run id")),
+    params(("id" = i64, Path, minimum = 1, description = "Run id")),
     responses((status = 200, description = "Status, progress and results"), (status = 404, description = "No such run")),
     security(("bearer" = [])))]
 #[get("/v1/pricing/runs/{id}")]

@@ -220,6 +220,10 @@ pub const MAX_QUANTITY: u32 = 100_000;
 pub const MAX_ITEMS: usize = 1_000;
 const MAX_PROVIDER_ID_CHARS: usize = 64;
 const MAX_MARKER_CHARS: usize = 64;
+/// Most biomarker results one item (or one appealed item) carries: far more
+/// than any targeted-drug rule reads, few enough that a body cannot make
+/// one item cost unbounded work.
+pub const MAX_BIOMARKERS: usize = 32;
 
 /// Validates a submission completely and returns every problem found.
 /// `today_china` is the current date in China (service dates after it are in
@@ -641,6 +645,14 @@ fn parse_biomarker_list(
     path: &str,
     errors: &mut ValidationErrors,
 ) -> Option<Vec<Biomarker>> {
+    if entries.len() > MAX_BIOMARKERS {
+        errors.push(
+            path,
+            "too_many_biomarkers",
+            format!("an item carries at most {MAX_BIOMARKERS} biomarker results"),
+        );
+        return None;
+    }
     let errors_before = errors.0.len();
     let mut biomarkers = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
@@ -947,6 +959,29 @@ mod tests {
         );
         let too_many = inpatient_submission(vec![stay(); MAX_ITEMS + 1]);
         assert_eq!(refusal(&too_many), pairs(&[("items", "too_many_items")]));
+    }
+
+    #[test]
+    fn an_item_carries_a_bounded_number_of_biomarkers() {
+        let markers = |n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| json!({"marker": format!("M{i}"), "positive": true}))
+                .collect()
+        };
+        let mut errors = ValidationErrors::default();
+        let parsed =
+            parse_biomarker_list(&markers(MAX_BIOMARKERS), "items[0].biomarkers", &mut errors);
+        assert_eq!(parsed.map(|b| b.len()), Some(MAX_BIOMARKERS));
+        assert!(errors.0.is_empty());
+        let parsed = parse_biomarker_list(
+            &markers(MAX_BIOMARKERS + 1),
+            "items[0].biomarkers",
+            &mut errors,
+        );
+        assert_eq!(parsed, None);
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(errors.0[0].field, "items[0].biomarkers");
+        assert_eq!(errors.0[0].code, "too_many_biomarkers");
     }
 
     #[test]
