@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod experience;
 pub mod metrics;
 pub mod openapi;
 pub mod policy;

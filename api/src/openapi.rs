@@ -92,7 +92,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "Puhui", description = "Claims and pricing engine for inclusive city health insurance (Huimin Bao). Errors are application/problem+json."),
     paths(
-        routes::products::list, routes::products::get_one,
+        routes::products::list, routes::products::get_one, routes::products::experience,
         routes::enrollments::enroll, routes::enrollments::member, routes::enrollments::coverage,
         routes::claims::submit, routes::claims::get_one, routes::claims::for_member,
         routes::claims::submitted_by_me, routes::claims::reverse, routes::claims::appeal,

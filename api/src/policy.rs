@@ -41,6 +41,8 @@ pub enum Action<'a> {
     ReadPricingRun,
     /// `GET /v1/audit/events`, `/verify`, `/export`.
     ReadAuditLog,
+    /// `GET /v1/products/{id}/experience`: the portfolio's claims experience and reserves.
+    ReadExperience,
 }
 
 /// Refused, with why (the 403's detail).
@@ -80,6 +82,7 @@ pub fn authorize(principal: &Principal, action: Action<'_>) -> Result<(), Forbid
         (StartPricingRun, Insurer) => Ok(()),
         (ReadPricingRun, Insurer | Auditor) => Ok(()),
         (ReadAuditLog, Auditor | Insurer) => Ok(()),
+        (ReadExperience, Insurer | Auditor) => Ok(()),
         _ => Err(NOT_THIS_ROLE),
     }
 }
@@ -165,6 +168,7 @@ mod tests {
             (Action::StartPricingRun, "..Y."),
             (Action::ReadPricingRun, "..YY"),
             (Action::ReadAuditLog, "..YY"),
+            (Action::ReadExperience, "..YY"),
         ];
         let roles = [
             Role::Enrollee { member_id: 1 },

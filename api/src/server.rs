@@ -87,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(routes::products::list)
     .service(routes::products::get_one)
+    .service(routes::products::experience)
     .service(routes::enrollments::enroll)
     .service(routes::enrollments::member)
     .service(routes::enrollments::coverage)

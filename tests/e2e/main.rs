@@ -12,4 +12,6 @@ mod busy;
 mod cli;
 mod concurrency;
 mod errors_and_roles;
+mod experience;
 mod pricing;
+mod reserve;

@@ -5,6 +5,7 @@
 
 pub mod claims;
 pub mod enrollment;
+pub mod experience;
 pub mod idempotency;
 pub(crate) mod ledger;
 pub mod pricing_runs;
