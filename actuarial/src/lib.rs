@@ -8,6 +8,7 @@
 
 pub mod adverse;
 pub mod alias;
+pub mod credibility;
 pub mod dist;
 pub mod engine;
 pub mod fft;
