@@ -13,6 +13,7 @@ pub mod dist;
 pub mod engine;
 pub mod fft;
 pub mod member;
+pub mod morbidity;
 pub mod report;
 pub mod results;
 pub mod scenario;
