@@ -17,6 +17,8 @@ fn main() -> ExitCode {
         Command::Token(cmd) => commands::token::run(cmd),
         Command::Audit(cmd) => commands::audit::run(cmd),
         Command::Products(cmd) => commands::products::run(cmd),
+        Command::Morbidity(cmd) => commands::morbidity::run(cmd),
+        Command::Credibility(args) => commands::credibility::run(args),
     };
     match result {
         Ok(code) => code,

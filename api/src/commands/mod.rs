@@ -1,7 +1,9 @@
 //! The `puhui` subcommands.
 
 pub mod audit;
+pub mod credibility;
 pub mod migrate;
+pub mod morbidity;
 pub mod price;
 pub mod products;
 pub mod serve;
