@@ -12,4 +12,5 @@ mod busy;
 mod cli;
 mod concurrency;
 mod errors_and_roles;
+mod morbidity;
 mod pricing;
