@@ -122,7 +122,9 @@ impl Structure {
 /// Estimates sigma^2 and tau^2 from one or more collectives of groups that share them. A
 /// collective with fewer than two groups with data says nothing about tau^2 and is left out of
 /// its average.
-pub fn estimate_structure(collectives: &[Vec<GroupSummary>]) -> Result<Structure, CredibilityError> {
+pub fn estimate_structure(
+    collectives: &[Vec<GroupSummary>],
+) -> Result<Structure, CredibilityError> {
     let groups = || collectives.iter().flatten().filter(|g| g.has_data());
     if groups().next().is_none() {
         return Err(CredibilityError::NoWeight);
@@ -223,7 +225,9 @@ pub struct CredibilityReport {
 
 /// The Bühlmann-Straub model on one collective of groups. Groups are reported in the order of
 /// their first appearance.
-pub fn buhlmann_straub(observations: &[Observation]) -> Result<CredibilityReport, CredibilityError> {
+pub fn buhlmann_straub(
+    observations: &[Observation],
+) -> Result<CredibilityReport, CredibilityError> {
     let mut order: Vec<&str> = Vec::new();
     let mut by_group: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
     for o in observations {
@@ -411,7 +415,11 @@ mod tests {
     fn hachemeister_matches_actuar_cm() {
         let r = buhlmann_straub(&hachemeister()).unwrap();
         assert!((r.collective - 1684.0).abs() < 0.5, "{}", r.collective);
-        assert!((r.between_variance - 89639.0).abs() < 0.5, "{}", r.between_variance);
+        assert!(
+            (r.between_variance - 89639.0).abs() < 0.5,
+            "{}",
+            r.between_variance
+        );
         assert!(
             (r.within_variance - 139_120_026.0).abs() < 0.5,
             "{}",
@@ -489,18 +497,11 @@ mod tests {
         let ok = parse_observations("t.csv", "group,period,value,weight\na,1,0.5,10\n").unwrap();
         assert_eq!(ok.len(), 1);
         let err = parse_observations("t.csv", "group,period,value,weight\na,1,x,10\n").unwrap_err();
-        assert!(
-            err.to_string().contains("t.csv: line 2: `value`"),
-            "{err}"
-        );
-        let err =
-            parse_observations("t.csv", "group,period,value,weight\na,1,1,-1\n").unwrap_err();
+        assert!(err.to_string().contains("t.csv: line 2: `value`"), "{err}");
+        let err = parse_observations("t.csv", "group,period,value,weight\na,1,1,-1\n").unwrap_err();
         assert!(err.to_string().contains("`weight` must be >= 0"), "{err}");
-        let err = parse_observations(
-            "t.csv",
-            "group,period,value,weight\na,1,1,1\na,1,2,1\n",
-        )
-        .unwrap_err();
+        let err = parse_observations("t.csv", "group,period,value,weight\na,1,1,1\na,1,2,1\n")
+            .unwrap_err();
         assert!(err.to_string().contains("line 3"), "{err}");
         let err = parse_observations("t.csv", "group,value,weight\n").unwrap_err();
         assert!(err.to_string().contains("missing column `period`"), "{err}");
