@@ -220,3 +220,101 @@ fn credibility_reproduces_actuar_on_hachemeister() {
     }
     assert_eq!(groups[0]["group"], "state 1");
 }
+
+#[test]
+fn a_pricing_run_over_the_api_prices_an_inline_table_as_the_command_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).display().to_string();
+    let data = d("data");
+    run(&[
+        "morbidity",
+        "synth",
+        "--persons",
+        "3000",
+        "--years",
+        "2016-2023",
+        "--seed",
+        "9",
+        "--out",
+        &data,
+    ]);
+    let table = d("built.csv");
+    run(&[
+        "morbidity",
+        "build",
+        "--persons",
+        &format!("{data}/persons.csv"),
+        "--encounters",
+        &format!("{data}/encounters.csv"),
+        "--product",
+        &product(),
+        "--years",
+        "2020-2023",
+        "--out",
+        &table,
+    ]);
+    let scenario = "name = \"inline\"\nseed = 5\nsimulations = 1000\n\
+        [benefits.inpatient]\ndeductible = 20000\ncoinsurance = 0.8\nannual_limit = 1000000\n\
+        [population]\ntable = \"built.csv\"\nsize = 20000\ntake_up = 0.25\n\
+        [pricing]\nexpense_ratio = 0.1\ncost_of_capital = 0.06\nrisk_measure = \"tvar\"\n\
+        level = 0.995\n";
+    let path = d("inline.toml");
+    std::fs::write(&path, scenario).unwrap();
+    let json = d("cli.json");
+    run(&["price", &path, "--quiet", "--json", &json]);
+    let cli: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = crate::support::databases(db_dir.path()).remove(0);
+    let server = crate::support::Server::start(&db, db_dir.path(), &[]);
+    let body = serde_json::json!({
+        "scenario": scenario,
+        "tables": {"built.csv": std::fs::read_to_string(&table).unwrap()},
+    });
+    let (status, accepted) = server.post_raw(
+        "/v1/pricing/runs",
+        Some(&server.insurer),
+        None,
+        "application/json",
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_i64().unwrap();
+    let started = std::time::Instant::now();
+    let result = loop {
+        let (status, run) = server.get(&format!("/v1/pricing/runs/{id}"), Some(&server.insurer));
+        assert_eq!(status, 200, "{run}");
+        if run["status"] != "running" {
+            break run;
+        }
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "pricing run did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(result["status"], "succeeded", "{result}");
+    assert_eq!(result["results"]["groups"], cli["groups"]);
+    assert_eq!(result["results"]["portfolio"], cli["portfolio"]);
+
+    // A table too large is refused, naming it.
+    let big = serde_json::json!({
+        "scenario": scenario,
+        "tables": {"built.csv": "x".repeat(300 * 1024)},
+    });
+    let (status, refused) = server.post_raw(
+        "/v1/pricing/runs",
+        Some(&server.insurer),
+        None,
+        "application/json",
+        big.to_string().as_bytes(),
+    );
+    assert!(status == 422 || status == 413, "{status} {refused}");
+    if status == 422 {
+        assert!(
+            refused.to_string().contains("tables.built.csv"),
+            "{refused}"
+        );
+    }
+}
