@@ -382,6 +382,23 @@ fn compound(
     if m < 1 || m > 2 * max_cells + 2 {
         return Err(PayoutError::Numerical("lattice size out of range"));
     }
+    let f = discretise_capped(severity, h, m);
+    let g = compound_on_lattice(&f, frequency)?;
+    let below_cap: f64 = g.iter().sum();
+    let tail = (1.0 - below_cap).max(0.0);
+    let (values, probs, prob_positive) = payout_atoms(&g, tail, h, terms, frequency);
+    Ok(Core {
+        method: PayoutMethod::Compound,
+        prob_positive,
+        span: h,
+        values,
+        probs,
+    })
+}
+
+/// Severity on the lattice 0, h, ..., m h by local moment matching (mass at j h from the cells on
+/// either side, weighted linearly); the top point carries all cost >= m h.
+fn discretise_capped(severity: &Severity, h: f64, m: usize) -> Vec<f64> {
     let top = m as f64 * h;
     let lev = |x: f64| severity.lev(x.min(top));
     // Local moment matching: mass at j h from the cells on either side, weighted linearly.
@@ -398,6 +415,14 @@ fn compound(
             *v = 0.0;
         }
     }
+    f
+}
+
+/// The annual cost on the lattice below the top point, m = f.len() - 1 points: the compound of
+/// the frequency with the lattice severity `f`, by FFT of the generating function with
+/// exponential tilting.
+fn compound_on_lattice(f: &[f64], frequency: &Frequency) -> Result<Vec<f64>, PayoutError> {
+    let m = f.len() - 1;
 
     let n = (2 * (m + 1)).next_power_of_two().max(64);
     // Tilting by exp(-theta j) suppresses wrap-around by exp(-12) on top of the (already tiny)
@@ -428,8 +453,19 @@ fn compound(
     if g.iter().any(|v| !v.is_finite()) {
         return Err(PayoutError::Numerical("non-finite aggregate probability"));
     }
-    let below_cap: f64 = g.iter().sum();
-    let tail = (1.0 - below_cap).max(0.0);
+    Ok(g)
+}
+
+/// Payout atoms from the annual cost on the lattice (`g`, span h) and the mass at or above the
+/// cap (`tail`): (payouts, probabilities, P(Y > 0)).
+fn payout_atoms(
+    g: &[f64],
+    tail: f64,
+    h: f64,
+    terms: &PayoutTerms,
+    frequency: &Frequency,
+) -> (Vec<f64>, Vec<f64>, f64) {
+    let d = terms.deductible;
 
     let mut values = Vec::new();
     let mut probs = Vec::new();
@@ -468,13 +504,7 @@ fn compound(
         }
         1.0 - p0
     };
-    Ok(Core {
-        method: PayoutMethod::Compound,
-        prob_positive,
-        span: h,
-        values,
-        probs,
-    })
+    (values, probs, prob_positive)
 }
 
 #[cfg(test)]

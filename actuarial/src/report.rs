@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::results::{PricingResults, SweepResult};
+use crate::results::{AdverseSelectionResult, PricingResults, SweepResult};
 use crate::scenario::RiskMeasure;
 
 /// Thousands-separated amount with `decimals` places.
@@ -49,6 +49,38 @@ fn measure_name(m: RiskMeasure) -> &'static str {
 /// are in currency units to 2 decimals; portfolio amounts to whole units.
 pub fn render_report(r: &PricingResults) -> String {
     let mut o = String::new();
+    header(&mut o, r);
+    groups_table(&mut o, r);
+    portfolio(&mut o, r);
+    premium_build_up(&mut o, r);
+    cross_subsidy(&mut o, r);
+    if let Some(a) = &r.adverse_selection {
+        adverse_selection(&mut o, a);
+    }
+    if let Some(s) = &r.sweep {
+        let _ = writeln!(
+            o,
+            "\nSweep ({} portfolio-years per row; VaR/TVaR at {})",
+            money(s.simulations as f64, 0),
+            pct(s.level, 1)
+        );
+        o.push_str(&sweep_csv(s));
+    }
+    method(&mut o, r);
+    o
+}
+
+/// Width of the group-id column.
+fn id_width(r: &PricingResults) -> usize {
+    r.groups
+        .iter()
+        .map(|g| g.id.len())
+        .max()
+        .unwrap_or(2)
+        .clamp(5, 40)
+}
+
+fn header(o: &mut String, r: &PricingResults) {
     let cur = &r.currency;
     let _ = writeln!(o, "Pricing report: {}", r.name);
     let _ = writeln!(
@@ -66,14 +98,10 @@ pub fn render_report(r: &PricingResults) -> String {
         money(r.members as f64, 0),
         r.groups.len()
     );
+}
 
-    let id_w = r
-        .groups
-        .iter()
-        .map(|g| g.id.len())
-        .max()
-        .unwrap_or(2)
-        .clamp(5, 40);
+fn groups_table(o: &mut String, r: &PricingResults) {
+    let id_w = id_width(r);
     let _ = writeln!(o, "Expected payout per member-year, by group");
     let _ = writeln!(
         o,
@@ -102,7 +130,9 @@ pub fn render_report(r: &PricingResults) -> String {
                 .map_or("-".into(), |s| money(s.mean_payout_per_member, 2)),
         );
     }
+}
 
+fn portfolio(o: &mut String, r: &PricingResults) {
     let p = &r.portfolio;
     let _ = writeln!(
         o,
@@ -133,7 +163,9 @@ pub fn render_report(r: &PricingResults) -> String {
             money(p.tvar_se.get(level).copied().unwrap_or(0.0), 0),
         );
     }
+}
 
+fn premium_build_up(o: &mut String, r: &PricingResults) {
     let pr = &r.premium;
     let n = r.members.max(1) as f64;
     let _ = writeln!(o, "\nPremium build-up (flat premium, per member)");
@@ -193,7 +225,11 @@ pub fn render_report(r: &PricingResults) -> String {
             pct(t.prob_loss_ratio_above_100, 2)
         );
     }
+}
 
+fn cross_subsidy(o: &mut String, r: &PricingResults) {
+    let id_w = id_width(r);
+    let pr = &r.premium;
     let _ = writeln!(
         o,
         "\nCross-subsidy under the flat premium (subsidy > 0: the group pays for others)"
@@ -216,59 +252,51 @@ pub fn render_report(r: &PricingResults) -> String {
             money(c.subsidy, 0)
         );
     }
+}
 
-    if let Some(a) = &r.adverse_selection {
-        let _ = writeln!(
-            o,
-            "\nAdverse selection (take-up = base x (expected benefit / premium)^elasticity, capped at 1)"
-        );
-        match (a.premium_per_member, a.members) {
-            (Some(p), Some(m)) => {
-                let _ = writeln!(
-                    o,
-                    "  the enrolled pool pays for itself at {} per member with {} members (expected payout {} per member)",
-                    money(p, 2),
-                    money(m, 0),
-                    money(a.expected_payout_per_member.unwrap_or(0.0), 2)
-                );
-            }
-            _ => {
-                let _ = writeln!(
-                    o,
-                    "  no premium up to {} per member at which the enrolled pool pays for itself",
-                    money(a.max_premium, 2)
-                );
-            }
-        }
-        let _ = writeln!(o, "  renewal path from the base premium:");
-        let _ = writeln!(
-            o,
-            "  {:>4} {:>12} {:>14} {:>14} {:>10}",
-            "year", "premium", "members", "exp. payout", "loss r."
-        );
-        for y in &a.renewal {
+fn adverse_selection(o: &mut String, a: &AdverseSelectionResult) {
+    let _ = writeln!(
+        o,
+        "\nAdverse selection (take-up = base x (expected benefit / premium)^elasticity, capped at 1)"
+    );
+    match (a.premium_per_member, a.members) {
+        (Some(p), Some(m)) => {
             let _ = writeln!(
                 o,
-                "  {:>4} {:>12} {:>14} {:>14} {:>10}",
-                y.year,
-                money(y.premium_per_member, 2),
-                money(y.members, 0),
-                money(y.expected_payout_per_member, 2),
-                pct(y.expected_loss_ratio, 1)
+                "  the enrolled pool pays for itself at {} per member with {} members (expected payout {} per member)",
+                money(p, 2),
+                money(m, 0),
+                money(a.expected_payout_per_member.unwrap_or(0.0), 2)
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                o,
+                "  no premium up to {} per member at which the enrolled pool pays for itself",
+                money(a.max_premium, 2)
             );
         }
     }
-
-    if let Some(s) = &r.sweep {
+    let _ = writeln!(o, "  renewal path from the base premium:");
+    let _ = writeln!(
+        o,
+        "  {:>4} {:>12} {:>14} {:>14} {:>10}",
+        "year", "premium", "members", "exp. payout", "loss r."
+    );
+    for y in &a.renewal {
         let _ = writeln!(
             o,
-            "\nSweep ({} portfolio-years per row; VaR/TVaR at {})",
-            money(s.simulations as f64, 0),
-            pct(s.level, 1)
+            "  {:>4} {:>12} {:>14} {:>14} {:>10}",
+            y.year,
+            money(y.premium_per_member, 2),
+            money(y.members, 0),
+            money(y.expected_payout_per_member, 2),
+            pct(y.expected_loss_ratio, 1)
         );
-        o.push_str(&sweep_csv(s));
     }
+}
 
+fn method(o: &mut String, r: &PricingResults) {
     let m = &r.method;
     let _ = writeln!(o, "\nMethod: {}", m.description);
     let _ = writeln!(
@@ -276,7 +304,6 @@ pub fn render_report(r: &PricingResults) -> String {
         "RNG: {}, {} portfolio-years per block. Discretisation: expected payouts within {:.1e} (relative), payout probabilities within {:.1e}.",
         m.rng, m.block_years, m.max_relative_discretisation_error, m.max_prob_discretisation_error
     );
-    o
 }
 
 /// One row per sweep point: the swept values, then the results. Money to 2 decimals per member,

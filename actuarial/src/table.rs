@@ -160,6 +160,57 @@ fn line_of_byte(text: &str, offset: u64) -> u64 {
     line
 }
 
+/// One record as a row, its values checked; `row_err` names the table and line.
+fn parse_row(
+    record: &csv::StringRecord,
+    index: &[usize; 9],
+    row_err: &dyn Fn(String) -> TableError,
+) -> Result<MorbidityRow, TableError> {
+    let text = |i: usize| -> Result<String, TableError> {
+        let v = record.get(index[i]).unwrap_or("").to_string();
+        if v.is_empty() {
+            Err(row_err(format!("`{}` is empty", COLUMNS[i])))
+        } else {
+            Ok(v)
+        }
+    };
+    let number = |i: usize, check: fn(f64) -> bool, bound: &str| -> Result<f64, TableError> {
+        let raw = text(i)?;
+        let v: f64 = raw
+            .parse()
+            .map_err(|_| row_err(format!("`{}` is not a number: `{raw}`", COLUMNS[i])))?;
+        if v.is_finite() && check(v) {
+            Ok(v)
+        } else {
+            Err(row_err(format!(
+                "`{}` must be {bound}, got {v}",
+                COLUMNS[i]
+            )))
+        }
+    };
+    let condition = text(2)?;
+    let preexisting = match condition.as_str() {
+        "preexisting" => true,
+        "standard" => false,
+        other => {
+            return Err(row_err(format!(
+                "`condition_group` must be `standard` or `preexisting`, got `{other}`"
+            )));
+        }
+    };
+    Ok(MorbidityRow {
+        age_band: text(0)?,
+        sex: text(1)?,
+        preexisting,
+        population_share: number(3, |v| (0.0..=1.0).contains(&v), "between 0 and 1")?,
+        annual_hospitalization_rate: number(4, |v| v >= 0.0, ">= 0")?,
+        mean_oop_cost_per_admission: number(5, |v| v > 0.0, "> 0")?,
+        cv_cost: number(6, |v| v > 0.0, "> 0")?,
+        targeted_drug_need_rate: number(7, |v| (0.0..=1.0).contains(&v), "between 0 and 1")?,
+        mean_annual_drug_cost: number(8, |v| v > 0.0, "> 0")?,
+    })
+}
+
 /// Parses and validates a morbidity table. Extra columns are ignored.
 pub fn parse_morbidity(table: &ResolvedTable) -> Result<Vec<MorbidityRow>, TableError> {
     let name = table.name.clone();
@@ -195,49 +246,7 @@ pub fn parse_morbidity(table: &ResolvedTable) -> Result<Vec<MorbidityRow>, Table
         if rows.len() >= MAX_TABLE_ROWS {
             return Err(table_err(format!("more than {MAX_TABLE_ROWS} rows")));
         }
-        let text = |i: usize| -> Result<String, TableError> {
-            let v = record.get(index[i]).unwrap_or("").to_string();
-            if v.is_empty() {
-                Err(row_err(format!("`{}` is empty", COLUMNS[i])))
-            } else {
-                Ok(v)
-            }
-        };
-        let number = |i: usize, check: fn(f64) -> bool, bound: &str| -> Result<f64, TableError> {
-            let raw = text(i)?;
-            let v: f64 = raw
-                .parse()
-                .map_err(|_| row_err(format!("`{}` is not a number: `{raw}`", COLUMNS[i])))?;
-            if v.is_finite() && check(v) {
-                Ok(v)
-            } else {
-                Err(row_err(format!(
-                    "`{}` must be {bound}, got {v}",
-                    COLUMNS[i]
-                )))
-            }
-        };
-        let condition = text(2)?;
-        let preexisting = match condition.as_str() {
-            "preexisting" => true,
-            "standard" => false,
-            other => {
-                return Err(row_err(format!(
-                    "`condition_group` must be `standard` or `preexisting`, got `{other}`"
-                )));
-            }
-        };
-        let row = MorbidityRow {
-            age_band: text(0)?,
-            sex: text(1)?,
-            preexisting,
-            population_share: number(3, |v| (0.0..=1.0).contains(&v), "between 0 and 1")?,
-            annual_hospitalization_rate: number(4, |v| v >= 0.0, ">= 0")?,
-            mean_oop_cost_per_admission: number(5, |v| v > 0.0, "> 0")?,
-            cv_cost: number(6, |v| v > 0.0, "> 0")?,
-            targeted_drug_need_rate: number(7, |v| (0.0..=1.0).contains(&v), "between 0 and 1")?,
-            mean_annual_drug_cost: number(8, |v| v > 0.0, "> 0")?,
-        };
+        let row = parse_row(&record, &index, &row_err)?;
         if row.age_band.contains('/') || row.sex.contains('/') {
             return Err(row_err("`age_band` and `sex` may not contain `/`".into()));
         }
