@@ -104,6 +104,8 @@ pub struct PayoutDistribution {
     pub mean_error_estimate: f64,
     /// The same for P(Y > 0).
     pub prob_error_estimate: f64,
+    /// The same for the standard deviation of Y.
+    pub std_error_estimate: f64,
     /// Atoms in the sampling table after merging (see [`merge_for_sampling`]).
     pub sampling_atoms: usize,
     /// Relative loss of E[Y^2] from merging atoms for sampling (mean and P(Y > 0) are kept).
@@ -139,7 +141,8 @@ impl PayoutDistribution {
         let fine = build_core(frequency, severity, terms, resolution)?;
         let coarse = build_core(frequency, severity, terms, resolution.coarser())?;
         let (mean, second) = moments(&fine.values, &fine.probs);
-        let (coarse_mean, _) = moments(&coarse.values, &coarse.probs);
+        let (coarse_mean, coarse_second) = moments(&coarse.values, &coarse.probs);
+        let std = |m: f64, s: f64| (s - m * m).max(0.0).sqrt();
         let (sample_values, sample_probs) =
             merge_for_sampling(&fine.values, &fine.probs, terms.annual_limit);
         let (_, sample_second) = moments(&sample_values, &sample_probs);
@@ -160,6 +163,7 @@ impl PayoutDistribution {
             atoms: fine.values.len(),
             mean_error_estimate: (mean - coarse_mean).abs(),
             prob_error_estimate: (fine.prob_positive - coarse.prob_positive).abs(),
+            std_error_estimate: (std(mean, second) - std(coarse_mean, coarse_second)).abs(),
             sampling_atoms: sample_values.len(),
             sampling_second_moment_loss: if second > 0.0 {
                 ((second - sample_second) / second).max(0.0)

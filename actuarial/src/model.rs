@@ -1,19 +1,23 @@
 //! The member-level model of each group: its payout distribution per benefit, built once per
 //! run (or per sweep row and factor node) and shared by the Monte Carlo and the exact method.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, Distribution};
 use rayon::prelude::*;
 
 use crate::engine::PricingError;
+use crate::factors::{FactorGrid, Multipliers, scale_frequency, scale_severity};
 use crate::member::{PayoutDistribution, Resolution};
 use crate::scenario::{Benefit, Scenario};
 
 /// One group's member-level model.
 pub struct GroupModel {
     pub members: u64,
-    pub inpatient: Option<PayoutDistribution>,
-    pub specialty_drug: Option<PayoutDistribution>,
+    pub inpatient: Option<Arc<PayoutDistribution>>,
+    pub specialty_drug: Option<Arc<PayoutDistribution>>,
     q_inpatient: f64,
     q_drug: f64,
     /// The first binomial of the category draws has fixed parameters: built once.
@@ -23,10 +27,10 @@ pub struct GroupModel {
 impl GroupModel {
     pub fn new(
         members: u64,
-        inpatient: Option<PayoutDistribution>,
-        specialty_drug: Option<PayoutDistribution>,
+        inpatient: Option<Arc<PayoutDistribution>>,
+        specialty_drug: Option<Arc<PayoutDistribution>>,
     ) -> Self {
-        let q = |d: &Option<PayoutDistribution>| {
+        let q = |d: &Option<Arc<PayoutDistribution>>| {
             d.as_ref().map_or(0.0, |d| d.prob_positive.clamp(0.0, 1.0))
         };
         let q_inpatient = q(&inpatient);
@@ -97,31 +101,133 @@ pub fn build_models(scenario: &Scenario) -> Result<Vec<GroupModel>, PricingError
     build_models_at(scenario, Resolution::default())
 }
 
+/// The models of every group with no risk factor applied.
 pub fn build_models_at(
     scenario: &Scenario,
     resolution: Resolution,
 ) -> Result<Vec<GroupModel>, PricingError> {
-    scenario
-        .groups()
-        .par_iter()
+    (0..scenario.groups().len())
+        .into_par_iter()
         .map(|g| {
-            let build = |b: Benefit| -> Result<Option<PayoutDistribution>, PricingError> {
-                match g.benefit_model(b, scenario.benefits()) {
-                    None => Ok(None),
-                    Some((f, s, t)) => PayoutDistribution::build(&f, &s, &t, resolution)
-                        .map(Some)
-                        .map_err(|source| PricingError::Payout {
-                            group: g.id.clone(),
-                            benefit: b.key(),
-                            source,
-                        }),
-                }
-            };
+            let inpatient = build_one(scenario, g, Benefit::Inpatient, (1.0, 1.0), resolution)?;
+            let drug = build_one(scenario, g, Benefit::SpecialtyDrug, (1.0, 1.0), resolution)?;
             Ok(GroupModel::new(
-                g.members,
-                build(Benefit::Inpatient)?,
-                build(Benefit::SpecialtyDrug)?,
+                scenario.groups()[g].members,
+                inpatient,
+                drug,
             ))
         })
         .collect()
+}
+
+/// The payout distribution of one benefit of group `g` with its frequency (or need rate) mean
+/// and its cost multiplied by `scale`; None when the benefit is not priced.
+fn build_one(
+    scenario: &Scenario,
+    g: usize,
+    benefit: Benefit,
+    (frequency_scale, cost_scale): (f64, f64),
+    resolution: Resolution,
+) -> Result<Option<Arc<PayoutDistribution>>, PricingError> {
+    let group = &scenario.groups()[g];
+    let Some((f, s, t)) = group.benefit_model(benefit, scenario.benefits()) else {
+        return Ok(None);
+    };
+    let f = scale_frequency(&f, frequency_scale);
+    let s = scale_severity(&s, cost_scale);
+    PayoutDistribution::build(&f, &s, &t, resolution)
+        .map(|d| Some(Arc::new(d)))
+        .map_err(|source| PricingError::Payout {
+            group: group.id.clone(),
+            benefit: benefit.key(),
+            source,
+        })
+}
+
+/// Lattice resolution of the member distributions at factor nodes: coarser than a run without
+/// factors (many more distributions are built), and reported through their error estimates.
+pub const FACTOR_RESOLUTION: Resolution = Resolution {
+    cells_per_scale: 64.0,
+    max_cells: 1 << 12,
+};
+
+/// The member-level models at every combination of the factors' nodes (one combination of
+/// weight 1 without factors).
+pub struct FactorModels {
+    pub grid: FactorGrid,
+    /// `models[c][g]`: group g at combination c.
+    pub models: Vec<Vec<GroupModel>>,
+}
+
+impl FactorModels {
+    pub fn build(scenario: &Scenario) -> Result<Self, PricingError> {
+        let factors = scenario.risk_factors();
+        let grid = FactorGrid::new(factors);
+        if factors.is_empty() {
+            return Ok(Self::without_factors(build_models(scenario)?));
+        }
+        // Distinct (group, benefit, frequency scale, cost scale) across the grid, built once each.
+        type Key = (usize, Benefit, u64, u64);
+        let key = |g: usize, b: Benefit, m: &Multipliers| -> Key {
+            let (f, c) = benefit_scales(b, m);
+            (g, b, f.to_bits(), c.to_bits())
+        };
+        let groups = scenario.groups().len();
+        let mut keys: Vec<Key> = Vec::new();
+        for c in 0..grid.combos.len() {
+            for g in 0..groups {
+                let m = grid.multipliers(factors, c, g);
+                keys.push(key(g, Benefit::Inpatient, &m));
+                keys.push(key(g, Benefit::SpecialtyDrug, &m));
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let built: Vec<Option<Arc<PayoutDistribution>>> = keys
+            .par_iter()
+            .map(|&(g, b, f, c)| {
+                let scale = (f64::from_bits(f), f64::from_bits(c));
+                build_one(scenario, g, b, scale, FACTOR_RESOLUTION)
+            })
+            .collect::<Result<_, _>>()?;
+        let table: HashMap<Key, Option<Arc<PayoutDistribution>>> =
+            keys.into_iter().zip(built).collect();
+        let lookup = |k: Key| table.get(&k).cloned().flatten();
+        let models = (0..grid.combos.len())
+            .map(|c| {
+                (0..groups)
+                    .map(|g| {
+                        let m = grid.multipliers(factors, c, g);
+                        GroupModel::new(
+                            scenario.groups()[g].members,
+                            lookup(key(g, Benefit::Inpatient, &m)),
+                            lookup(key(g, Benefit::SpecialtyDrug, &m)),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Self { grid, models })
+    }
+
+    /// Models without factors (one combination of weight 1).
+    pub fn without_factors(models: Vec<GroupModel>) -> Self {
+        Self {
+            grid: FactorGrid::new(&[]),
+            models: vec![models],
+        }
+    }
+
+    /// All models of every combination (for error estimates).
+    pub fn all(&self) -> impl Iterator<Item = &GroupModel> {
+        self.models.iter().flatten()
+    }
+}
+
+/// The (frequency, cost) multipliers that apply to a benefit.
+fn benefit_scales(benefit: Benefit, m: &Multipliers) -> (f64, f64) {
+    match benefit {
+        Benefit::Inpatient => (m.inpatient_frequency, m.inpatient_severity),
+        Benefit::SpecialtyDrug => (m.drug_need_rate, m.drug_cost),
+    }
 }

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use crate::engine::{PricingError, RunOptions};
 use crate::member::PayoutDistribution;
-use crate::model::GroupModel;
+use crate::model::FactorModels;
 use crate::stats::Moments;
 
 /// Portfolio-years per block of work (one RNG stream each). Part of the reproducibility
@@ -117,8 +117,22 @@ fn draw_both(
     (mi, md, mt)
 }
 
+/// The combination of factor nodes for one portfolio-year: one 64-bit word, drawn first in the
+/// year, against the cumulative weights (no word is drawn without factors).
+fn draw_combination(cumulative: &[f64], rng: &mut ChaCha8Rng) -> usize {
+    if cumulative.len() <= 1 {
+        return 0;
+    }
+    // 53 random bits as a uniform in [0, 1).
+    let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    cumulative
+        .partition_point(|&c| c <= u)
+        .min(cumulative.len() - 1)
+}
+
 fn run_block(
-    models: &[GroupModel],
+    factor_models: &FactorModels,
+    cumulative: &[f64],
     seed: u64,
     block: u64,
     years: u64,
@@ -127,22 +141,23 @@ fn run_block(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(block);
     let mut totals = Vec::with_capacity(years as usize);
-    let mut groups = vec![GroupAcc::default(); models.len()];
+    let mut groups = vec![GroupAcc::default(); factor_models.models[0].len()];
     for _ in 0..years {
         if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return None;
         }
+        let models = &factor_models.models[draw_combination(cumulative, &mut rng)];
         let mut total = 0.0;
         for (model, acc) in models.iter().zip(groups.iter_mut()) {
             let (both, inp_only, drug_only) = model.categories(&mut rng);
             if inp_only > 0 {
-                let m = draw_many(model.inpatient.as_ref(), inp_only, &mut rng);
+                let m = draw_many(model.inpatient.as_deref(), inp_only, &mut rng);
                 acc.n_inp_only += inp_only;
                 acc.inp_only.merge(&m);
                 total += m.s1;
             }
             if drug_only > 0 {
-                let m = draw_many(model.specialty_drug.as_ref(), drug_only, &mut rng);
+                let m = draw_many(model.specialty_drug.as_deref(), drug_only, &mut rng);
                 acc.n_drug_only += drug_only;
                 acc.drug_only.merge(&m);
                 total += m.s1;
@@ -167,7 +182,7 @@ fn run_block(
 /// merged in block order, which bounds memory (one wave of per-group sums at a time) and keeps
 /// the float summation order fixed.
 pub fn simulate(
-    models: &[GroupModel],
+    models: &FactorModels,
     years: u64,
     seed: u64,
     options: &RunOptions<'_>,
@@ -175,7 +190,16 @@ pub fn simulate(
     let blocks = years.div_ceil(BLOCK_YEARS);
     let wave = (rayon::current_num_threads() as u64).max(1) * 4;
     let mut totals = Vec::with_capacity(years as usize);
-    let mut groups = vec![GroupAcc::default(); models.len()];
+    let mut groups = vec![GroupAcc::default(); models.models[0].len()];
+    let cumulative: Vec<f64> = models
+        .grid
+        .weights
+        .iter()
+        .scan(0.0, |acc, w| {
+            *acc += w;
+            Some(*acc)
+        })
+        .collect();
     let mut start = 0;
     while start < blocks {
         let end = (start + wave).min(blocks);
@@ -183,7 +207,7 @@ pub fn simulate(
             .into_par_iter()
             .map(|b| {
                 let n = BLOCK_YEARS.min(years - b * BLOCK_YEARS);
-                let out = run_block(models, seed, b, n, options.cancel);
+                let out = run_block(models, &cumulative, seed, b, n, options.cancel);
                 if let (Some(_), Some(p)) = (&out, options.progress) {
                     p.fetch_add(n, Ordering::Relaxed);
                 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::dist::{Frequency, Severity};
+use crate::factors::RiskFactor;
 use crate::member::PayoutTerms;
 use crate::table::{DirResolver, TableResolver};
 
@@ -59,7 +60,7 @@ impl ScenarioError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Benefit {
     Inpatient,
@@ -289,6 +290,26 @@ impl SweepSpec {
     }
 }
 
+/// How the portfolio distribution is computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Exact when it applies (at most [`MAX_EXACT_FACTORS`] risk factors), else Monte Carlo.
+    #[default]
+    Auto,
+    Exact,
+    MonteCarlo,
+}
+
+impl Method {
+    pub fn is_auto(&self) -> bool {
+        *self == Self::Auto
+    }
+}
+
+/// The exact method mixes over the nodes of at most this many factors.
+pub const MAX_EXACT_FACTORS: usize = 2;
+
 /// A validated scenario. Serialising it gives the canonical form that is hashed. Built only
 /// through [`Scenario::new`] (which the parser and the sweep both use), so every scenario that
 /// exists has passed the same checks.
@@ -303,6 +324,10 @@ pub struct Scenario {
     pricing: Pricing,
     adverse_selection: Option<AdverseSelectionSpec>,
     sweep: Option<SweepSpec>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    risk_factors: Vec<RiskFactor>,
+    #[serde(skip_serializing_if = "Method::is_auto")]
+    method: Method,
 }
 
 /// The parts of a scenario before validation.
@@ -317,6 +342,8 @@ pub struct ScenarioParts {
     pub pricing: Pricing,
     pub adverse_selection: Option<AdverseSelectionSpec>,
     pub sweep: Option<SweepSpec>,
+    pub risk_factors: Vec<RiskFactor>,
+    pub method: Method,
 }
 
 impl Scenario {
@@ -350,6 +377,17 @@ impl Scenario {
             check::group(g, &parts.benefits)
                 .map_err(|(k, m)| invalid(&format!("groups[{i}] ({}).{k}", g.id), m))?;
         }
+        check::factors(&parts.risk_factors, parts.groups.len(), &parts.benefits)
+            .map_err(|(k, m)| invalid(&k, m))?;
+        if parts.method == Method::Exact && parts.risk_factors.len() > MAX_EXACT_FACTORS {
+            return Err(invalid(
+                "method",
+                format!(
+                    "`exact` mixes over at most {MAX_EXACT_FACTORS} risk factors and this scenario has {} (use \"monte_carlo\" or \"auto\")",
+                    parts.risk_factors.len()
+                ),
+            ));
+        }
         if parts.groups.iter().map(|g| g.members).sum::<u64>() == 0 {
             return Err(invalid("groups", "no members enrolled in any group".into()));
         }
@@ -363,6 +401,8 @@ impl Scenario {
             pricing,
             adverse_selection,
             sweep,
+            risk_factors,
+            method,
         } = parts;
         Ok(Self {
             name,
@@ -374,6 +414,8 @@ impl Scenario {
             pricing,
             adverse_selection,
             sweep,
+            risk_factors,
+            method,
         })
     }
 
@@ -389,6 +431,8 @@ impl Scenario {
             pricing: self.pricing,
             adverse_selection: self.adverse_selection,
             sweep: self.sweep.clone(),
+            risk_factors: self.risk_factors.clone(),
+            method: self.method,
         }
     }
 
@@ -427,6 +471,25 @@ impl Scenario {
 
     pub fn sweep(&self) -> Option<&SweepSpec> {
         self.sweep.as_ref()
+    }
+
+    pub fn risk_factors(&self) -> &[RiskFactor] {
+        &self.risk_factors
+    }
+
+    /// The method asked for.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// Whether the exact method runs: asked for, or `auto` with at most [`MAX_EXACT_FACTORS`]
+    /// factors.
+    pub fn runs_exact(&self) -> bool {
+        match self.method {
+            Method::Exact => true,
+            Method::MonteCarlo => false,
+            Method::Auto => self.risk_factors.len() <= MAX_EXACT_FACTORS,
+        }
     }
 
     /// Parses a TOML scenario. `source_name` is used in messages; tables are resolved by

@@ -1,8 +1,7 @@
 //! The sweep: the scenario re-priced at every combination of the swept terms and enrolment.
 
-use crate::engine::{PricingError, RunOptions, summarise};
-use crate::model::{GroupModel, build_models};
-use crate::montecarlo::simulate;
+use crate::engine::{PricingError, RunOptions, distribution, summarise};
+use crate::model::{FactorModels, GroupModel};
 use crate::results::{SweepResult, SweepRow};
 use crate::scenario::{Benefit, Scenario, ScenarioError, SweepKey, SweepSpec, TermKind};
 
@@ -78,6 +77,22 @@ pub fn sweep_combinations(spec: &SweepSpec) -> Vec<Vec<f64>> {
     rows
 }
 
+/// The models of the previous row with the enrolment of this one (the distributions depend only
+/// on the terms).
+fn with_members(models: FactorModels, s: &Scenario) -> FactorModels {
+    let FactorModels { grid, models } = models;
+    let models = models
+        .into_iter()
+        .map(|ms| {
+            ms.into_iter()
+                .zip(s.groups())
+                .map(|(m, g)| GroupModel::new(g.members, m.inpatient, m.specialty_drug))
+                .collect()
+        })
+        .collect();
+    FactorModels { grid, models }
+}
+
 /// The swept values other than enrolment, bit for bit: rows with the same key share their
 /// member-level distributions.
 fn term_key(spec: &SweepSpec, values: &[f64]) -> Vec<u64> {
@@ -97,23 +112,19 @@ pub(crate) fn run(
     let mut rows = Vec::new();
     // take_up_scale is the last axis, so consecutive rows often differ only in enrolment: the
     // member-level distributions of the previous row are then reused.
-    let mut previous: Option<(Vec<u64>, Vec<GroupModel>)> = None;
+    let mut previous: Option<(Vec<u64>, FactorModels)> = None;
     for (row, values) in sweep_combinations(spec).into_iter().enumerate() {
         let s = sweep_point(scenario, spec, &values)
             .map_err(|source| PricingError::SweepPoint { row, source })?;
         let key = term_key(spec, &values);
         let models = match previous.take() {
-            Some((k, models)) if k == key => models
-                .into_iter()
-                .zip(s.groups())
-                .map(|(m, g)| GroupModel::new(g.members, m.inpatient, m.specialty_drug))
-                .collect(),
-            _ => build_models(&s)?,
+            Some((k, models)) if k == key => with_members(models, &s),
+            _ => FactorModels::build(&s)?,
         };
         // The same seed and streams at every point: common random numbers make differences
         // between rows much less noisy than the rows themselves.
-        let sim = simulate(&models, s.simulations(), s.seed(), options)?;
-        let c = summarise(&s, &models, &sim);
+        let run = distribution(&s, &models, options)?;
+        let c = summarise(&s, &run);
         let t = c.pricing_tail;
         rows.push(SweepRow {
             values,

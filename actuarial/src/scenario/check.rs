@@ -6,6 +6,7 @@ use super::TermOverrides;
 use super::{
     Benefits, Group, MAX_MEMBERS_PER_GROUP, MAX_SIMULATIONS, MIN_TAIL_YEARS, REPORT_LEVELS,
 };
+use crate::factors::{FactorTarget, RiskFactor};
 
 /// `{x}` when it is in range, else "must be {bound}, got {x}".
 pub(super) fn in_range(x: f64, ok: bool, bound: &str) -> Result<f64, String> {
@@ -95,6 +96,55 @@ pub(super) fn group(g: &Group, benefits: &Benefits) -> Result<(), (String, Strin
             "specialty_drug".into(),
             "missing: the scenario prices the specialty_drug benefit".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Risk factors: unique ids, known targets of priced benefits, groups in range, mean and cv
+/// positive and finite. Returns the key with the problem.
+pub(super) fn factors(
+    factors: &[RiskFactor],
+    groups: usize,
+    benefits: &Benefits,
+) -> Result<(), (String, String)> {
+    for (i, f) in factors.iter().enumerate() {
+        let key = |k: &str| format!("risk_factors[{i}] ({}).{k}", f.id);
+        if f.id.trim().is_empty() || f.id.len() > 200 {
+            return Err((key("id"), "must be 1 to 200 characters".into()));
+        }
+        if factors[..i].iter().any(|o| o.id == f.id) {
+            return Err((key("id"), format!("duplicate risk factor id `{}`", f.id)));
+        }
+        if f.applies_to.is_empty() {
+            return Err((key("applies_to"), "is empty".into()));
+        }
+        for t in &f.applies_to {
+            let priced = match t {
+                FactorTarget::InpatientFrequency | FactorTarget::InpatientSeverity => {
+                    benefits.inpatient.is_some()
+                }
+                FactorTarget::DrugNeedRate | FactorTarget::DrugCost => {
+                    benefits.specialty_drug.is_some()
+                }
+            };
+            if !priced {
+                return Err((
+                    key("applies_to"),
+                    format!("`{}` is a benefit the scenario does not price", t.key()),
+                ));
+            }
+        }
+        if f.groups.is_empty() || f.groups.iter().any(|&g| g >= groups) {
+            return Err((key("groups"), "matches no group".into()));
+        }
+        in_range(f.mean, f.mean.is_finite() && f.mean > 0.0, "> 0")
+            .map_err(|m| (key("distribution.mean"), m))?;
+        in_range(
+            f.cv,
+            f.cv.is_finite() && f.cv > 0.0 && f.cv <= 2.0,
+            "in (0, 2]",
+        )
+        .map_err(|m| (key("distribution.cv"), m))?;
     }
     Ok(())
 }
