@@ -21,9 +21,10 @@ use crate::member::PayoutDistribution;
 use crate::model::{FactorModels, GroupModel};
 
 /// Lattice points of one combination without factors (2^20: 16 MB of complex numbers), and with
-/// factors (2^16 per combination, there being up to a few hundred combinations).
+/// factors (2^15 per combination, there being up to a few hundred combinations; the factors
+/// dominate the variance, so the coarser lattice's rounding is a small share of it).
 pub const MAX_POINTS: usize = 1 << 20;
-pub const MAX_POINTS_WITH_FACTORS: usize = 1 << 16;
+pub const MAX_POINTS_WITH_FACTORS: usize = 1 << 15;
 /// Target for the wrapped-around mass of each combination.
 const ALIASING_TARGET: f64 = 1e-12;
 /// Target for the variance the lattice rounding may add, relative to the variance.
@@ -228,7 +229,8 @@ struct Window {
     first: i64,
     points: usize,
     aliasing: f64,
-    rounding: f64,
+    /// Upper bound on the variance that rounding to the lattice adds: members x h^2 / 4.
+    rounding_added: f64,
 }
 
 fn moments(models: &[GroupModel]) -> (f64, f64, f64, f64) {
@@ -272,12 +274,20 @@ fn window(models: &[GroupModel], h: f64, max_points: usize) -> Window {
         first,
         points,
         aliasing: aliasing.min(1.0),
-        rounding: if var > 0.0 {
-            members * h * h / 4.0 / var
-        } else {
-            0.0
-        },
+        rounding_added: members * h * h / 4.0,
     }
+}
+
+/// Mean and variance of the total mixed over the combinations.
+fn mixture_moments(factor_models: &FactorModels) -> (f64, f64) {
+    let mut mean = 0.0;
+    let mut second = 0.0;
+    for (models, w) in factor_models.models.iter().zip(&factor_models.grid.weights) {
+        let (m, v, _, _) = moments(models);
+        mean += w * m;
+        second += w * (v + m * m);
+    }
+    (mean, (second - mean * mean).max(0.0))
 }
 
 /// The lattice span: fine enough that rounding adds at most [`ROUNDING_TARGET`] of the variance
@@ -341,6 +351,7 @@ pub fn portfolio(factor_models: &FactorModels) -> (Lattice, ExactError) {
         .max()
         .unwrap_or(1);
     let mut mixed = vec![0.0; (hi - lo).max(1) as usize];
+    let mut rounding = 0.0;
     let mut err = ExactError {
         lattice_span: h,
         lattice_points: windows.iter().map(|w| w.points).max().unwrap_or(0),
@@ -361,9 +372,12 @@ pub fn portfolio(factor_models: &FactorModels) -> (Lattice, ExactError) {
             *slot += weight * p;
         }
         err.aliasing_mass += weight * w.aliasing;
-        err.rounding_variance = err.rounding_variance.max(w.rounding);
+        rounding += weight * w.rounding_added;
         err.mass_defect += weight * defect;
     }
+    let (mean, var) = mixture_moments(factor_models);
+    let _ = mean;
+    err.rounding_variance = if var > 0.0 { rounding / var } else { 0.0 };
     (
         Lattice {
             start: lo as f64 * h,

@@ -176,6 +176,31 @@ impl PayoutDistribution {
         })
     }
 
+    /// The distribution of a single-event benefit whose event probability is multiplied by `k`
+    /// (capped at probability 1): the payout given an event is unchanged, so every atom's
+    /// probability and the moments scale by the same ratio, and the sampling table (conditional
+    /// on a payout) is kept. None for a compound distribution, which must be rebuilt.
+    pub fn with_event_probability_scaled(&self, p_event: f64, k: f64) -> Option<Self> {
+        if self.method == PayoutMethod::Compound {
+            return None;
+        }
+        if self.method == PayoutMethod::None || p_event <= 0.0 {
+            return Some(self.clone());
+        }
+        let ratio = (p_event * k).min(1.0) / p_event;
+        let mut out = self.clone();
+        out.prob_positive *= ratio;
+        out.mean *= ratio;
+        out.second_moment *= ratio;
+        out.mean_error_estimate *= ratio;
+        out.prob_error_estimate *= ratio;
+        out.std_error_estimate *= ratio.sqrt();
+        for p in &mut out.probs {
+            *p *= ratio;
+        }
+        Some(out)
+    }
+
     /// Var[Y].
     pub fn variance(&self) -> f64 {
         (self.second_moment - self.mean * self.mean).max(0.0)

@@ -148,7 +148,7 @@ fn build_one(
 /// factors (many more distributions are built), and reported through their error estimates.
 pub const FACTOR_RESOLUTION: Resolution = Resolution {
     cells_per_scale: 64.0,
-    max_cells: 1 << 12,
+    max_cells: 1 << 11,
 };
 
 /// The member-level models at every combination of the factors' nodes (one combination of
@@ -183,10 +183,33 @@ impl FactorModels {
         }
         keys.sort_unstable();
         keys.dedup();
+        // A single-event benefit (the drug need) at a scaled event probability is the one at
+        // probability as given, rescaled: built once per cost node.
+        let mut unit: Vec<Key> = keys
+            .iter()
+            .filter(|k| single_event(scenario, k.0, k.1))
+            .map(|&(g, b, _, c)| (g, b, 1f64.to_bits(), c))
+            .collect();
+        unit.sort_unstable();
+        unit.dedup();
+        let unit_built: Vec<Option<Arc<PayoutDistribution>>> = unit
+            .par_iter()
+            .map(|&(g, b, _, c)| {
+                build_one(scenario, g, b, (1.0, f64::from_bits(c)), FACTOR_RESOLUTION)
+            })
+            .collect::<Result<_, _>>()?;
+        let unit: HashMap<Key, Option<Arc<PayoutDistribution>>> =
+            unit.into_iter().zip(unit_built).collect();
         let built: Vec<Option<Arc<PayoutDistribution>>> = keys
             .par_iter()
             .map(|&(g, b, f, c)| {
                 let scale = (f64::from_bits(f), f64::from_bits(c));
+                if let Some(Some(base)) = unit.get(&(g, b, 1f64.to_bits(), c)) {
+                    let p = event_probability(scenario, g, b);
+                    if let Some(d) = base.with_event_probability_scaled(p, scale.0) {
+                        return Ok(Some(Arc::new(d)));
+                    }
+                }
                 build_one(scenario, g, b, scale, FACTOR_RESOLUTION)
             })
             .collect::<Result<_, _>>()?;
@@ -222,6 +245,19 @@ impl FactorModels {
     pub fn all(&self) -> impl Iterator<Item = &GroupModel> {
         self.models.iter().flatten()
     }
+}
+
+/// Whether a benefit of a group has at most one event a year (a Bernoulli frequency).
+fn single_event(scenario: &Scenario, g: usize, b: Benefit) -> bool {
+    scenario.groups()[g]
+        .benefit_model(b, scenario.benefits())
+        .is_some_and(|(f, _, _)| f.is_single_event())
+}
+
+fn event_probability(scenario: &Scenario, g: usize, b: Benefit) -> f64 {
+    scenario.groups()[g]
+        .benefit_model(b, scenario.benefits())
+        .map_or(0.0, |(f, _, _)| f.mean())
 }
 
 /// The (frequency, cost) multipliers that apply to a benefit.
