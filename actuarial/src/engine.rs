@@ -249,7 +249,8 @@ pub(crate) fn distribution(
                 variance_error,
             )),
             exact: Some(error),
-            simulated_years: 0,
+            // The scenario's count, as before: `method.name` says none were simulated.
+            simulated_years: scenario.simulations(),
         });
     }
     let sim = simulate(models, scenario.simulations(), scenario.seed(), options)?;

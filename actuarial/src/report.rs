@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::results::{AdverseSelectionResult, PricingResults, SweepResult};
+use crate::results::{AdverseSelectionResult, FactorSummary, PricingResults, SweepResult};
 use crate::scenario::RiskMeasure;
 
 /// Thousands-separated amount with `decimals` places.
@@ -52,6 +52,9 @@ pub fn render_report(r: &PricingResults) -> String {
     header(&mut o, r);
     groups_table(&mut o, r);
     portfolio(&mut o, r);
+    if let Some(f) = &r.risk_factors {
+        risk_factors(&mut o, r, f);
+    }
     premium_build_up(&mut o, r);
     cross_subsidy(&mut o, r);
     if let Some(a) = &r.adverse_selection {
@@ -83,20 +86,31 @@ fn id_width(r: &PricingResults) -> usize {
 fn header(o: &mut String, r: &PricingResults) {
     let cur = &r.currency;
     let _ = writeln!(o, "Pricing report: {}", r.name);
+    let runs = if r.method.name == "exact" {
+        "exact distribution (no simulation)".to_string()
+    } else {
+        format!(
+            "seed {}  simulations {} portfolio-years",
+            r.seed,
+            money(r.simulations as f64, 0)
+        )
+    };
     let _ = writeln!(
         o,
-        "seed {}  simulations {} portfolio-years  scenario sha256 {}  version {}  commit {}",
-        r.seed,
-        money(r.simulations as f64, 0),
-        r.scenario_hash,
-        r.version,
-        r.git_commit
+        "{runs}  scenario sha256 {}  version {}  commit {}",
+        r.scenario_hash, r.version, r.git_commit
     );
+    let plus_minus = if r.method.name == "exact" {
+        "method: exact (FFT); +- is a bound on the numerical error"
+    } else {
+        "method: Monte Carlo; +- is one standard error of the estimate"
+    };
+    let groups = r.groups.len();
     let _ = writeln!(
         o,
-        "{} members in {} groups; amounts in {cur}; +- is one standard error of the Monte Carlo estimate\n",
+        "{} members in {groups} group{}; amounts in {cur}; {plus_minus}\n",
         money(r.members as f64, 0),
-        r.groups.len()
+        if groups == 1 { "" } else { "s" }
     );
 }
 
@@ -163,6 +177,66 @@ fn portfolio(o: &mut String, r: &PricingResults) {
             money(p.tvar_se.get(level).copied().unwrap_or(0.0), 0),
         );
     }
+}
+
+fn risk_factors(o: &mut String, r: &PricingResults, f: &FactorSummary) {
+    let share = |v: f64| {
+        if f.total_variance > 0.0 {
+            pct(v / f.total_variance, 1)
+        } else {
+            "-".into()
+        }
+    };
+    let _ = writeln!(
+        o,
+        "\nRisk factors (one value per factor and year, common to the members they apply to)"
+    );
+    let _ = writeln!(
+        o,
+        "  {:<20} {:>10} {:>6} {:>9}  applies to",
+        "factor", "family", "cv", "variance"
+    );
+    for x in &f.factors {
+        let _ = writeln!(
+            o,
+            "  {:<20} {:>10} {:>6} {:>9}  {} ({} groups)",
+            x.id,
+            x.distribution,
+            pct(x.cv, 1),
+            pct(x.variance_explained, 1),
+            x.applies_to.join(", "),
+            x.groups
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  member-level (process) risk explains {} of the variance of the total",
+        share(f.process_variance)
+    );
+    let p = &f.process_risk;
+    let _ = writeln!(
+        o,
+        "  without the factors: mean {}  std {} ({} of the mean)  VaR 99.5% {}  TVaR 99.5% {}",
+        money(p.mean, 0),
+        money(p.std, 0),
+        pct(if p.mean > 0.0 { p.std / p.mean } else { 0.0 }, 2),
+        money(p.var.get("0.995").copied().unwrap_or(0.0), 0),
+        money(p.tvar.get("0.995").copied().unwrap_or(0.0), 0),
+    );
+    let _ = writeln!(
+        o,
+        "  with the factors:    mean {}  std {} ({} of the mean)",
+        money(r.portfolio.mean, 0),
+        money(r.portfolio.std, 0),
+        pct(
+            if r.portfolio.mean > 0.0 {
+                r.portfolio.std / r.portfolio.mean
+            } else {
+                0.0
+            },
+            2
+        ),
+    );
 }
 
 fn premium_build_up(o: &mut String, r: &PricingResults) {
@@ -299,10 +373,17 @@ fn adverse_selection(o: &mut String, a: &AdverseSelectionResult) {
 fn method(o: &mut String, r: &PricingResults) {
     let m = &r.method;
     let _ = writeln!(o, "\nMethod: {}", m.description);
+    if m.name == "monte_carlo" {
+        let _ = writeln!(
+            o,
+            "Random numbers: {}, {} portfolio-years per block.",
+            m.rng, m.block_years
+        );
+    }
     let _ = writeln!(
         o,
-        "RNG: {}, {} portfolio-years per block. Discretisation: expected payouts within {:.1e} (relative), payout probabilities within {:.1e}.",
-        m.rng, m.block_years, m.max_relative_discretisation_error, m.max_prob_discretisation_error
+        "Member-level discretisation: expected payouts within {:.1e} (relative), payout probabilities within {:.1e}.",
+        m.max_relative_discretisation_error, m.max_prob_discretisation_error
     );
 }
 

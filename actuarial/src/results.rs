@@ -247,6 +247,8 @@ pub struct PricingResults {
     pub name: String,
     pub currency: String,
     pub seed: u64,
+    /// Portfolio-years of the Monte Carlo (the scenario's count; with `method.name = "exact"`
+    /// none are simulated).
     pub simulations: u64,
     pub scenario_hash: String,
     pub version: String,
