@@ -9,7 +9,11 @@ use crate::telemetry::LogFormat;
 #[command(
     name = "puhui",
     version,
-    about = "Claims and pricing engine for inclusive city health insurance"
+    about = "Claims and pricing engine for inclusive city health insurance",
+    after_help = "Configuration: an option shown with [env: NAME] in a command's --help can \
+                  also be set through that environment variable, for example DATABASE_URL \
+                  (default sqlite://data/puhui.db), PUHUI_KEY_FILE or PUHUI_MASTER_KEY (hex), \
+                  PUHUI_BIND, PUHUI_LOG_FORMAT=json. Log levels: RUST_LOG (default info)."
 )]
 pub struct Cli {
     /// Log format on stderr.

@@ -33,15 +33,21 @@ pub struct DatabaseArgs {
     /// and backed up with the database. `PUHUI_MASTER_KEY` (hex) overrides it.
     #[arg(long, env = "PUHUI_KEY_FILE", default_value = "data/master.key")]
     pub key_file: PathBuf,
-    /// Largest number of pooled database connections.
-    #[arg(long, env = "PUHUI_DB_POOL_SIZE", default_value_t = 8)]
-    pub pool_size: u32,
 }
 
+/// Connections a one-shot command keeps: it works on one at a time.
+const ONE_SHOT_POOL_SIZE: u32 = 2;
+
 impl DatabaseArgs {
+    /// Opens the database for a one-shot command.
     pub fn open(&self) -> Result<(Database, Keys), ConfigError> {
+        self.open_pool(ONE_SHOT_POOL_SIZE)
+    }
+
+    /// Opens the database with a pool of `pool_size` connections (the server).
+    pub fn open_pool(&self, pool_size: u32) -> Result<(Database, Keys), ConfigError> {
         let keys = Keys::derive(&master_key(&self.key_file)?);
-        let db = Database::open(&self.database_url, self.pool_size)?;
+        let db = Database::open(&self.database_url, pool_size)?;
         Ok((db, keys))
     }
 }

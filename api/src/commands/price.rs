@@ -15,7 +15,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 #[derive(clap::Args, Debug)]
 pub struct PriceArgs {
     /// Scenario file: TOML, or JSON when the extension is .json. Tables are resolved relative
-    /// to it.
+    /// to it. The format, key by key, is in scenarios/README.md; scenarios/city-default.toml
+    /// is a complete example.
     pub scenario: PathBuf,
     /// Also write the results as JSON to FILE.
     #[arg(long, value_name = "FILE")]

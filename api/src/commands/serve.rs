@@ -36,6 +36,9 @@ pub struct ServeArgs {
     pub bind: String,
     #[command(flatten)]
     pub db: DatabaseArgs,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "PUHUI_DB_POOL_SIZE", default_value_t = 8)]
+    pub pool_size: u32,
     /// Largest accepted request body in bytes (larger ones get 413).
     #[arg(long, env = "PUHUI_BODY_LIMIT", default_value_t = 256 * 1024)]
     pub body_limit: usize,
@@ -46,12 +49,16 @@ pub struct ServeArgs {
     #[arg(long, env = "PUHUI_WORKERS", default_value_t = 2)]
     pub workers: usize,
     /// Pricing runs allowed at once (more get 429).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "PUHUI_PRICING_CONCURRENCY", default_value_t = 1)]
     pub pricing_concurrency: usize,
-    /// Largest pricing run accepted, in units of work: portfolio-years x
-    /// (groups + expected members with a payout). `scenarios/city-default.toml`
-    /// needs about 1e10.
-    #[arg(long, default_value_t = 20_000_000_000)]
+    /// Largest pricing run accepted (larger ones get 422), as the member-years
+    /// it simulates: portfolio-years x (groups + members expected to claim).
+    /// `scenarios/city-default.toml` at 20,000 portfolio-years is about 1e10.
+    #[arg(
+        long,
+        env = "PUHUI_PRICING_MAX_MEMBER_YEARS",
+        default_value_t = 20_000_000_000
+    )]
     pub pricing_max_member_years: u64,
     /// Most claims decided in one write transaction (group commit); 1 commits
     /// each claim on its own. At most 1000, which keeps every statement of a
@@ -68,7 +75,10 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
-    let (db, keys) = args.db.open().map_err(|e| e.to_string())?;
+    let (db, keys) = args
+        .db
+        .open_pool(args.pool_size)
+        .map_err(|e| e.to_string())?;
     let mut conn = db.get().map_err(|e| e.to_string())?;
     let ctx = super::cli_context(&keys);
     if !args.no_demo {

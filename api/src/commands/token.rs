@@ -23,12 +23,18 @@ pub enum TokenCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
+    /// What the token may do: `insurer` (runs the plan: every read,
+    /// enrolment on a member's behalf, reversals, pricing runs), `auditor`
+    /// (read-only: members, claims, pricing runs and the audit log), `provider` (submit claims under its own
+    /// provider id; needs --provider-id), `enrollee` (one member's own cover
+    /// and claims; needs --member-id).
     #[arg(long, value_enum)]
     pub role: RoleArg,
-    /// The member an enrollee token is bound to.
+    /// The member an enrollee token is bound to (required with --role enrollee).
     #[arg(long, required_if_eq("role", "enrollee"))]
     pub member_id: Option<i64>,
-    /// The designated provider id a provider token acts for (e.g. XM-PH-001).
+    /// The designated provider id a provider token acts for, e.g. XM-PH-001
+    /// (required with --role provider).
     #[arg(long, required_if_eq("role", "provider"))]
     pub provider_id: Option<String>,
     /// A note to say whom the token is for.
