@@ -26,7 +26,7 @@ GROUPS = [  # members, admissions per year, mean cost, cv, coinsurance
 ]
 LEVEL = 0.995
 PORTFOLIO_SPAN = 2_000.0
-PORTFOLIO_LOG2 = 18
+PORTFOLIO_LOG2 = 19  # 2^19 x 2,000 = 1.05e9 CNY, above any plausible total
 
 
 def group_total(members, freq, mean, cv, c):
