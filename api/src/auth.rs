@@ -1,12 +1,14 @@
-//! Bearer-token authentication and the role checks of every endpoint.
+//! Bearer-token authentication: who the caller is, as actix extractors.
+//! What each caller may do is [`crate::policy`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
 
-use actix_web::HttpRequest;
 use actix_web::http::header;
-use engine::store::tokens::{self, Principal, Role};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use engine::store::tokens::{self, Principal};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -42,109 +44,50 @@ pub async fn optional(
     Ok(Some(principal))
 }
 
-/// Tokens found recently, by hash, so that a busy client is not looked up in
-/// the database on every request. Only found tokens are kept (an unknown
-/// token is looked up each time), and only for [`TOKEN_CACHE_TTL`]: tokens
-/// are never edited, and were a token deleted from the database it would
-/// stop working within that time.
-pub struct TokenCache {
-    entries: Mutex<HashMap<String, (Instant, Principal)>>,
+fn app_state(req: &HttpRequest) -> Result<Arc<AppState>, ApiError> {
+    req.app_data::<web::Data<Arc<AppState>>>()
+        .map(|data| Arc::clone(data.get_ref()))
+        .ok_or_else(|| ApiError::Internal("the server state is not registered".into()))
 }
 
-pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(60);
-/// Past this many entries the cache starts over, so memory stays bounded.
-const TOKEN_CACHE_CAPACITY: usize = 100_000;
+/// A caller that presented a valid token (401 otherwise).
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
 
-impl Default for TokenCache {
-    fn default() -> Self {
-        TokenCache {
-            entries: Mutex::new(HashMap::new()),
-        }
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = app_state(&req)?;
+            optional(&req, &state)
+                .await?
+                .map(Caller)
+                .ok_or(ApiError::Unauthenticated)
+        })
     }
 }
 
-impl TokenCache {
-    fn get(&self, hash: &str, now: Instant) -> Option<Principal> {
-        // A poisoned lock means a thread panicked while holding it; every
-        // entry is complete, so the map is still usable.
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(hash)
-            .filter(|(at, _)| now.saturating_duration_since(*at) < TOKEN_CACHE_TTL)
-            .map(|(_, principal)| principal.clone())
-    }
+/// A caller with a valid token, or none (an invalid token is still a 401).
+#[derive(Debug, Clone)]
+pub struct MaybeCaller(pub Option<Principal>);
 
-    fn put(&self, hash: String, principal: Principal, now: Instant) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= TOKEN_CACHE_CAPACITY {
-            entries.clear();
-        }
-        entries.insert(hash, (now, principal));
-    }
-}
+impl FromRequest for MaybeCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<MaybeCaller, ApiError>>>>;
 
-/// A caller that must present a valid token.
-pub async fn required(req: &HttpRequest, state: &Arc<AppState>) -> Result<Principal, ApiError> {
-    optional(req, state).await?.ok_or(ApiError::Unauthenticated)
-}
-
-/// Roles allowed on an endpoint.
-#[derive(Debug, Clone, Copy)]
-pub enum Allow {
-    Enrollee,
-    Provider,
-    Insurer,
-    Auditor,
-}
-
-pub fn allow(principal: &Principal, allowed: &[Allow]) -> Result<(), ApiError> {
-    let ok = allowed.iter().any(|a| {
-        matches!(
-            (a, &principal.role),
-            (Allow::Enrollee, Role::Enrollee { .. })
-                | (Allow::Provider, Role::Provider { .. })
-                | (Allow::Insurer, Role::Insurer)
-                | (Allow::Auditor, Role::Auditor)
-        )
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("this token's role may not do this"))
-    }
-}
-
-/// An enrollee may only see their own member; other roles pass through.
-pub fn own_member(principal: &Principal, member_id: i64) -> Result<(), ApiError> {
-    match principal.role {
-        Role::Enrollee { member_id: own } if own != member_id => Err(ApiError::Forbidden(
-            "an enrollee token can only access its own member",
-        )),
-        _ => Ok(()),
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = app_state(&req)?;
+            Ok(MaybeCaller(optional(&req, &state).await?))
+        })
     }
 }
 
 /// Generates a new bearer token: 32 random bytes from the operating system.
 pub fn new_token_secret() -> String {
     format!("phu_{}", hex::encode(crate::config::random_bytes::<32>()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_cache_forgets_after_its_ttl() {
-        let cache = TokenCache::default();
-        let t0 = Instant::now();
-        let principal = Principal {
-            token_id: 7,
-            role: Role::Insurer,
-        };
-        assert_eq!(cache.get("h", t0), None);
-        cache.put("h".into(), principal.clone(), t0);
-        assert_eq!(cache.get("h", t0 + Duration::from_secs(1)), Some(principal));
-        assert_eq!(cache.get("other", t0), None);
-        assert_eq!(cache.get("h", t0 + TOKEN_CACHE_TTL), None);
-    }
 }

@@ -1,22 +1,104 @@
 //! Request bodies: size limit, content type and JSON decoding, with the
 //! documented error for each failure.
 
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use actix_web::HttpRequest;
+use actix_web::dev;
+use actix_web::error::PayloadError;
 use actix_web::http::header;
+use actix_web::rt::time::Sleep;
 use actix_web::web::{Bytes, BytesMut, Payload};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiError;
+
+/// A request body that must arrive whole before its deadline: past it the
+/// stream ends in a time-out error, so a client sending one byte a second
+/// cannot hold a connection and a handler open. Every request's payload is
+/// wrapped in one (see `server::body_deadline`).
+pub struct DeadlinePayload {
+    inner: UnreadBody,
+    deadline: Pin<Box<Sleep>>,
+    expired: bool,
+}
+
+/// The connection's end of a request body, shared so that the server can
+/// hold it until the response is sent. While it is held, the HTTP layer
+/// closes the connection after the response instead of draining a body
+/// the handler never read (which a client could make last for ever).
+#[derive(Clone)]
+pub struct UnreadBody(Rc<RefCell<dev::Payload>>, Rc<std::cell::Cell<bool>>);
+
+impl UnreadBody {
+    /// Whether the body was read to its end.
+    pub fn finished(&self) -> bool {
+        self.1.get()
+    }
+}
+
+impl DeadlinePayload {
+    pub fn new(inner: dev::Payload, within: Duration) -> (Self, UnreadBody) {
+        let shared = UnreadBody(
+            Rc::new(RefCell::new(inner)),
+            Rc::new(std::cell::Cell::new(false)),
+        );
+        let payload = DeadlinePayload {
+            inner: shared.clone(),
+            deadline: Box::pin(actix_web::rt::time::sleep(within)),
+            expired: false,
+        };
+        (payload, shared)
+    }
+}
+
+impl Stream for DeadlinePayload {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        let polled = Pin::new(&mut *self.inner.0.borrow_mut()).poll_next(cx);
+        if let Poll::Ready(item) = polled {
+            if item.is_none() {
+                self.inner.1.set(true);
+            }
+            return Poll::Ready(item);
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.expired = true;
+                Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    BODY_DEADLINE_PASSED,
+                )))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+const BODY_DEADLINE_PASSED: &str = "the request body did not arrive in time";
 
 /// Reads the whole body, refusing more than `limit` bytes as soon as it is
 /// exceeded (the rest is not buffered).
 pub async fn read(mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::Malformed(format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| match e {
+            PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                ApiError::BodyTimeout
+            }
+            other => ApiError::Malformed(format!("could not read the body: {other}")),
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }
@@ -64,7 +146,42 @@ pub fn json<T: DeserializeOwned>(req: &HttpRequest, bytes: &[u8]) -> Result<T, A
     if !value.is_object() {
         return Err(ApiError::Malformed("the body must be a JSON object".into()));
     }
-    serde_json::from_value(value).map_err(|e| ApiError::Malformed(format!("invalid request: {e}")))
+    serde_path_to_error::deserialize(value).map_err(shape_error)
+}
+
+/// A JSON object of the wrong shape: a problem with one field (its type or
+/// value, or a field missing) is a field-level 422 naming it, wherever it
+/// is; anything else about the shape (an unknown field) is a 400.
+fn shape_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let message = error.inner().to_string();
+    // serde names a missing or unknown field in its message, at the path of
+    // the object that lacks or has it.
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let join = |name: String| {
+        if path == "." {
+            name
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    let (field, code) = if let Some(name) = named("missing field `") {
+        (join(name), "missing_field")
+    } else if path != "." && named("unknown field `").is_none() {
+        (path, "invalid_type")
+    } else {
+        return ApiError::Malformed(format!("invalid request: {message}"));
+    };
+    // serde_path_to_error writes array positions as `items[0]`, as the
+    // domain's validation does.
+    ApiError::Validation(engine::domain::ValidationErrors::single(
+        field, code, message,
+    ))
 }
 
 /// A JSON value that refuses an object with the same key twice, at any

@@ -43,6 +43,11 @@ pub enum Command {
     /// Verify or export the audit log.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// The experience study of a product: exposure, claims, IBNR and actual against expected.
+    Experience(commands::experience::ExperienceArgs),
+    /// Claim reserves from a development triangle: chain ladder with Mack standard errors, or
+    /// Bornhuetter-Ferguson.
+    Reserve(commands::reserve::ReserveArgs),
     /// Load product files.
     #[command(subcommand)]
     Products(commands::products::ProductsCommand),

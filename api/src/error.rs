@@ -22,10 +22,15 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0}")]
     NotFound(String),
+    /// The path exists, the method does not (listed: the methods it has).
+    #[error("this method is not allowed here")]
+    MethodNotAllowed(Vec<&'static str>),
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("the request body did not arrive within the server's deadline")]
+    BodyTimeout,
     #[error("too many requests; retry after {0} seconds")]
     RateLimited(u64),
     #[error("{0}")]
@@ -38,7 +43,11 @@ pub enum ApiError {
 /// One field-level problem in a validation error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FieldProblem {
+    /// The field, as `items[0].total`.
     pub field: String,
+    /// The same field as an RFC 6901 JSON pointer into the request body, as
+    /// `/items/0/total`.
+    pub pointer: String,
     pub code: String,
     pub detail: String,
 }
@@ -69,8 +78,10 @@ impl ApiError {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -92,6 +103,7 @@ impl ApiError {
                 .0
                 .iter()
                 .map(|e| FieldProblem {
+                    pointer: json_pointer(&e.field),
                     field: e.field.clone(),
                     code: e.code.to_string(),
                     detail: e.detail.clone(),
@@ -107,6 +119,34 @@ impl ApiError {
             code: code.to_owned(),
             errors,
         }
+    }
+}
+
+/// `items[0].total` as the JSON pointer `/items/0/total`.
+pub fn json_pointer(field: &str) -> String {
+    let mut pointer = String::new();
+    for part in field.split('.').filter(|p| !p.is_empty()) {
+        let mut rest = part;
+        let name_end = rest.find('[').unwrap_or(rest.len());
+        let (name, indices) = rest.split_at(name_end);
+        if !name.is_empty() {
+            pointer.push('/');
+            pointer.push_str(&name.replace('~', "~0").replace('/', "~1"));
+        }
+        rest = indices;
+        while let Some(open) = rest.find('[') {
+            let close = rest[open..].find(']').map_or(rest.len(), |c| open + c);
+            pointer.push('/');
+            pointer.push_str(&rest[open + 1..close]);
+            rest = rest.get(close + 1..).unwrap_or("");
+        }
+    }
+    pointer
+}
+
+impl From<crate::policy::Forbidden> for ApiError {
+    fn from(refused: crate::policy::Forbidden) -> Self {
+        ApiError::Forbidden(refused.0)
     }
 }
 
@@ -132,6 +172,13 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            // The rest of a late body is not worth waiting for.
+            ApiError::BodyTimeout => {
+                response.insert_header((header::CONNECTION, "close"));
+            }
+            ApiError::MethodNotAllowed(methods) => {
+                response.insert_header((header::ALLOW, methods.join(", ")));
             }
             _ => {}
         }
@@ -184,6 +231,11 @@ mod tests {
             (ApiError::Forbidden("no"), 403, "forbidden"),
             (ApiError::NotFound("x".into()), 404, "not_found"),
             (
+                ApiError::MethodNotAllowed(vec!["GET"]),
+                405,
+                "method_not_allowed",
+            ),
+            (
                 StoreError::IdempotencyKeyReused.into(),
                 409,
                 "idempotency_key_reused",
@@ -194,6 +246,7 @@ mod tests {
                 "already_enrolled",
             ),
             (ApiError::PayloadTooLarge(10), 413, "payload_too_large"),
+            (ApiError::BodyTimeout, 408, "request_timeout"),
             (ApiError::RateLimited(3), 429, "rate_limited"),
             (
                 StoreError::Busy("database is locked".into()).into(),
@@ -234,5 +287,22 @@ mod tests {
         .problem();
         assert_eq!(problem.errors.len(), 1);
         assert_eq!(problem.errors[0].field, "items[0].total");
+        assert_eq!(problem.errors[0].pointer, "/items/0/total");
+    }
+
+    #[test]
+    fn fields_become_json_pointers() {
+        for (field, pointer) in [
+            ("member_id", "/member_id"),
+            (
+                "items[0].biomarkers[2].marker",
+                "/items/0/biomarkers/2/marker",
+            ),
+            ("items[12]", "/items/12"),
+            ("a/b~c", "/a~1b~0c"),
+            ("", ""),
+        ] {
+            assert_eq!(json_pointer(field), pointer, "{field}");
+        }
     }
 }

@@ -17,6 +17,8 @@ fn main() -> ExitCode {
         Command::Token(cmd) => commands::token::run(cmd),
         Command::Audit(cmd) => commands::audit::run(cmd),
         Command::Products(cmd) => commands::products::run(cmd),
+        Command::Experience(args) => commands::experience::run(args),
+        Command::Reserve(args) => commands::reserve::run(args).map_err(|e| e.to_string()),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,8 @@
 //! Prometheus text metrics: requests, latencies, claims by decision and
 //! amounts paid. Kept in memory; a scrape reads a consistent copy.
 
+use engine::domain::adjudication::ClaimStatus;
+use engine::domain::money::Fen;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -60,10 +62,15 @@ impl Metrics {
         histogram.sum_seconds += seconds;
     }
 
-    pub fn observe_claim(&self, status: &str, paid_fen: i64) {
+    /// A claim decided (or decided again on appeal): its decision's status
+    /// and the amount it makes payable.
+    pub fn observe_claim(&self, status: ClaimStatus, payable: Fen) {
         let mut inner = self.lock();
-        *inner.claims_by_status.entry(status.to_owned()).or_default() += 1;
-        inner.paid_fen = inner.paid_fen.saturating_add(paid_fen);
+        *inner
+            .claims_by_status
+            .entry(status.as_str().to_owned())
+            .or_default() += 1;
+        inner.paid_fen = inner.paid_fen.saturating_add(payable.0);
     }
 
     pub fn render(&self) -> String {
@@ -144,7 +151,7 @@ mod tests {
     fn renders_counters_and_histogram() {
         let m = Metrics::default();
         m.observe_request("GET", "/healthz", 200, Duration::from_millis(3));
-        m.observe_claim("paid", 12_345);
+        m.observe_claim(ClaimStatus::Paid, Fen(12_345));
         let text = m.render();
         assert!(text.contains(
             r#"puhui_http_requests_total{method="GET",route="/healthz",status="200"} 1"#

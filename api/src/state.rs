@@ -1,4 +1,7 @@
-//! Shared server state and the one async/blocking boundary.
+//! Shared server state, and the boundary between async handlers and blocking
+//! database work of the request path ([`AppState::run`]). Claim submissions
+//! cross it through the claim writer's thread instead, and pricing runs on
+//! their own pool.
 
 use std::sync::Arc;
 
@@ -19,6 +22,8 @@ use crate::writer::ClaimWriter;
 pub struct Limits {
     /// Largest accepted request body, in bytes.
     pub body_bytes: usize,
+    /// How long a request body may take to arrive, from the end of its head.
+    pub body_deadline: std::time::Duration,
     /// Sign-ups allowed per client address per minute.
     pub enrollments_per_minute: u32,
 }
@@ -32,7 +37,7 @@ pub struct AppState {
     pub enrollment_limiter: RateLimiter,
     /// Claim submissions go through the group-commit writer.
     pub claims: ClaimWriter,
-    pub token_cache: crate::auth::TokenCache,
+    pub token_cache: crate::token_cache::TokenCache,
 }
 
 impl AppState {

@@ -2,21 +2,23 @@
 //!
 //! Every write is serialised (one audit hash chain, balances read and debited
 //! without a gap), so claims cannot be decided in parallel; what can be
-//! shared is the transaction. One writer thread takes the claims queued while
-//! the previous batch was committing and hands them to
+//! shared is the transaction. One writer thread takes the validated claims
+//! queued while the previous batch was committing and hands them to
 //! `engine::store::claims::submit_batch`, which decides them in memory, in
 //! arrival order, each against the state the ones before it left, and writes
-//! the batch with a fixed number of statements and one durable commit. The
-//! outcome of every claim is the one it would have had alone. Callers are
-//! answered only after that commit. At low load a batch is one claim and
+//! the batch with a fixed number of statements and one durable commit. When
+//! that commit succeeds, the outcome of every claim is the one it would have
+//! had alone; when it fails, every claim of the batch gets the error and
+//! none is stored (a retry with the same key decides it afresh). Callers are
+//! answered only after the commit. At low load a batch is one claim and
 //! nothing waits; there is no timer.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
-use engine::domain::claim::ClaimSubmission;
-use engine::store::claims::{self, BatchClaim};
+use engine::domain::claim::ValidClaim;
+use engine::store::claims::{self, BatchClaim, ClaimView};
 use engine::store::{Keys, Recorded, WriteContext};
 use engine::{Database, StoreError};
 
@@ -26,11 +28,13 @@ use crate::error::ApiError;
 /// warning: twice the p99 the service aims at for a whole request.
 const SLOW_BATCH: Duration = Duration::from_millis(100);
 
+type Outcome = Result<Recorded<ClaimView>, StoreError>;
+
 struct Job {
     actor: String,
     key: String,
-    submission: ClaimSubmission,
-    reply: tokio::sync::oneshot::Sender<Result<Recorded, StoreError>>,
+    claim: ValidClaim,
+    reply: tokio::sync::oneshot::Sender<Outcome>,
 }
 
 /// The queue in front of the claim writer thread.
@@ -55,18 +59,19 @@ impl ClaimWriter {
         Ok(ClaimWriter { queue })
     }
 
-    /// Queues a claim and waits, without holding a thread, for its decision.
+    /// Queues a validated claim and waits, without holding a thread, for its
+    /// decision.
     pub async fn submit(
         &self,
         actor: String,
         key: String,
-        submission: ClaimSubmission,
-    ) -> Result<Recorded, ApiError> {
+        claim: ValidClaim,
+    ) -> Result<Recorded<ClaimView>, ApiError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             actor,
             key,
-            submission,
+            claim,
             reply,
         };
         self.queue.try_send(job).map_err(|e| match e {
@@ -93,8 +98,8 @@ fn run(db: &Database, keys: &Keys, jobs: &Receiver<Job>, max_batch: usize) {
             }
         }
         let started = Instant::now();
-        let results =
-            catch_unwind(AssertUnwindSafe(|| decide(db, keys, &batch))).unwrap_or_else(|_| {
+        let results = catch_unwind(AssertUnwindSafe(|| commit_batch(db, keys, &batch)))
+            .unwrap_or_else(|_| {
                 batch
                     .iter()
                     .map(|_| Err(StoreError::integrity("the claim writer panicked")))
@@ -120,7 +125,8 @@ fn run(db: &Database, keys: &Keys, jobs: &Receiver<Job>, max_batch: usize) {
     }
 }
 
-fn decide(db: &Database, keys: &Keys, batch: &[Job]) -> Vec<Result<Recorded, StoreError>> {
+/// Hands a batch to the engine on one connection, at one time for all.
+fn commit_batch(db: &Database, keys: &Keys, batch: &[Job]) -> Vec<Outcome> {
     let mut conn = match db.get() {
         Ok(conn) => conn,
         Err(e) => {
@@ -141,7 +147,7 @@ fn decide(db: &Database, keys: &Keys, batch: &[Job]) -> Vec<Result<Recorded, Sto
                 now,
             },
             idempotency_key: &job.key,
-            submission: &job.submission,
+            claim: &job.claim,
         })
         .collect();
     claims::submit_batch(&mut conn, &claims)

@@ -62,11 +62,7 @@ impl From<DieselError> for StoreError {
         match &error {
             DieselError::DatabaseError(kind, info) => {
                 let message = info.message();
-                let busy = matches!(kind, DatabaseErrorKind::SerializationFailure)
-                    || message.contains("database is locked")
-                    || message.contains("database is busy")
-                    || message.contains("database table is locked");
-                if busy {
+                if is_busy(kind, message) {
                     StoreError::Busy(message.to_owned())
                 } else if matches!(kind, DatabaseErrorKind::ClosedConnection) {
                     StoreError::Unavailable(message.to_owned())
@@ -80,8 +76,66 @@ impl From<DieselError> for StoreError {
     }
 }
 
+/// Whether the database refused because others hold what it needs, so that
+/// a retry may succeed. On PostgreSQL that is SQLSTATE 40001 (a
+/// serialization failure), which diesel reports as its own error kind. On
+/// SQLite it is SQLITE_BUSY or SQLITE_LOCKED (and their extended codes),
+/// which diesel reports only through the message: these are recognised by
+/// SQLite's own text for those codes, asked from the library, not by words
+/// written here.
+fn is_busy(kind: &DatabaseErrorKind, message: &str) -> bool {
+    matches!(kind, DatabaseErrorKind::SerializationFailure)
+        || (matches!(kind, DatabaseErrorKind::Unknown)
+            && [libsqlite3_sys::SQLITE_BUSY, libsqlite3_sys::SQLITE_LOCKED]
+                .into_iter()
+                .any(|code| message.starts_with(sqlite_text_of(code))))
+}
+
+/// SQLite's message for a primary result code (`sqlite3_errstr`), which is
+/// what `sqlite3_errmsg` reports for an error of that code.
+fn sqlite_text_of(code: std::os::raw::c_int) -> &'static str {
+    // SAFETY: sqlite3_errstr returns a pointer to a static, NUL-terminated
+    // string for any code, valid for the life of the program.
+    let text = unsafe { std::ffi::CStr::from_ptr(libsqlite3_sys::sqlite3_errstr(code)) };
+    // An empty prefix would match every message: never busy on bad text.
+    text.to_str().ok().filter(|t| !t.is_empty()).unwrap_or("\0")
+}
+
 impl From<serde_json::Error> for StoreError {
     fn from(error: serde_json::Error) -> Self {
         StoreError::Integrity(format!("stored JSON does not decode: {error}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> StoreError {
+        StoreError::from(DieselError::DatabaseError(
+            kind,
+            Box::new(message.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn busy_is_told_by_the_code_the_database_reports() {
+        let busy = sqlite_text_of(libsqlite3_sys::SQLITE_BUSY);
+        let locked = sqlite_text_of(libsqlite3_sys::SQLITE_LOCKED);
+        assert_eq!(busy, "database is locked");
+        assert_eq!(locked, "database table is locked");
+        for message in [busy.to_owned(), format!("{locked}: claims")] {
+            let error = database_error(DatabaseErrorKind::Unknown, &message);
+            assert!(matches!(error, StoreError::Busy(_)), "{message}: {error:?}");
+        }
+        let serialization = database_error(DatabaseErrorKind::SerializationFailure, "40001");
+        assert!(matches!(serialization, StoreError::Busy(_)));
+        let closed = database_error(DatabaseErrorKind::ClosedConnection, "server closed");
+        assert!(matches!(closed, StoreError::Unavailable(_)));
+        // A constraint that happens to mention a lock is not busy.
+        let unique = database_error(DatabaseErrorKind::UniqueViolation, "database is locked");
+        assert!(matches!(unique, StoreError::Database(_)));
+        let io = database_error(DatabaseErrorKind::Unknown, "disk I/O error");
+        assert!(matches!(io, StoreError::Database(_)));
     }
 }

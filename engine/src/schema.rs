@@ -144,6 +144,8 @@ diesel::table! {
         provider_id -> Nullable<Text>,
         label -> Text,
         created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        signup_hash -> Nullable<Text>,
     }
 }
 

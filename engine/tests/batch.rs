@@ -15,8 +15,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use engine::DbConn;
 use engine::audit;
-use engine::domain::claim::ClaimSubmission;
-use engine::store::claims::{self, BatchClaim, ReversalRequest};
+use engine::domain::claim::{ClaimSubmission, ValidClaim, validate_claim};
+use engine::store::claims::{self, BatchClaim, ClaimView, ReversalRequest};
 use engine::store::{Keys, Recorded, WriteContext, enrollment, products};
 use engine::{Database, StoreError};
 use rand::seq::IndexedRandom;
@@ -150,7 +150,7 @@ fn setup(db: &Database, keys: &Keys) -> Vec<i64> {
                 &enrollment_request("city", serial, &[]),
             )
             .unwrap();
-            recorded.body["member"]["id"].as_i64().unwrap()
+            recorded.json()["member"]["id"].as_i64().unwrap()
         })
         .collect()
 }
@@ -171,15 +171,48 @@ fn without_ids(value: &Value) -> Value {
     }
 }
 
-fn answer(result: &Result<Recorded, StoreError>) -> String {
+fn answer(result: &Result<Recorded<ClaimView>, StoreError>) -> String {
     match result {
-        Ok(r) => format!("ok replayed={} {}", r.replayed, without_ids(&r.body)),
+        Ok(r) => format!("ok replayed={} {}", r.replayed, without_ids(&r.json())),
         // Messages may name a claim id, which differs as above.
         Err(e) => format!("error {e:?}")
             .chars()
             .filter(|c| !c.is_ascii_digit())
             .collect(),
     }
+}
+
+/// Validates each claim as the HTTP edge does, then submits the valid ones
+/// as one batch, as the claim writer does; results in the order given.
+fn submit_validated(
+    conn: &mut DbConn,
+    requests: &[(WriteContext<'_>, &str, &ClaimSubmission)],
+) -> Vec<Result<Recorded<ClaimView>, StoreError>> {
+    let validated: Vec<Result<ValidClaim, StoreError>> = requests
+        .iter()
+        .map(|(ctx, _, submission)| {
+            validate_claim(submission, ctx.today_china()).map_err(StoreError::Validation)
+        })
+        .collect();
+    let batch: Vec<BatchClaim<'_>> = requests
+        .iter()
+        .zip(&validated)
+        .filter_map(|((ctx, key, _), valid)| {
+            valid.as_ref().ok().map(|claim| BatchClaim {
+                ctx: ctx.clone(),
+                idempotency_key: key,
+                claim,
+            })
+        })
+        .collect();
+    let mut decided = claims::submit_batch(conn, &batch).into_iter();
+    validated
+        .into_iter()
+        .map(|valid| match valid {
+            Ok(_) => decided.next().expect("one result per valid claim"),
+            Err(e) => Err(e),
+        })
+        .collect()
 }
 
 #[derive(QueryableByName)]
@@ -258,19 +291,18 @@ fn run(batched: &TestDb, single: &TestDb, seed: u64) {
     for (step_index, step) in script(seed, &members).iter().enumerate() {
         match step {
             Step::Claims(requests) => {
-                let batch: Vec<BatchClaim<'_>> = requests
+                let requests_in: Vec<(WriteContext<'_>, &str, &ClaimSubmission)> = requests
                     .iter()
-                    .map(|r| BatchClaim {
-                        ctx: WriteContext {
+                    .map(|r| {
+                        let ctx = WriteContext {
                             keys: &keys,
                             actor: r.actor,
                             now,
-                        },
-                        idempotency_key: &r.key,
-                        submission: &r.submission,
+                        };
+                        (ctx, r.key.as_str(), &r.submission)
                     })
                     .collect();
-                let together = claims::submit_batch(&mut a, &batch);
+                let together = submit_validated(&mut a, &requests_in);
                 assert_eq!(together.len(), requests.len());
                 if requests.len() > 1 {
                     batches_over_one += 1;
@@ -293,12 +325,12 @@ fn run(batched: &TestDb, single: &TestDb, seed: u64) {
                     if let (Ok(got), Ok(alone)) = (got, &alone)
                         && !got.replayed
                     {
-                        let id = got.body["id"].as_i64().unwrap();
+                        let id = got.json()["id"].as_i64().unwrap();
                         // What the batch answered is what it stored.
                         let stored =
                             serde_json::to_value(claims::view(&mut a, id).unwrap()).unwrap();
-                        assert_eq!(stored, got.body, "{}: claim {id}", batched.backend);
-                        decided.push((id, alone.body["id"].as_i64().unwrap()));
+                        assert_eq!(stored, got.json(), "{}: claim {id}", batched.backend);
+                        decided.push((id, alone.json()["id"].as_i64().unwrap()));
                     }
                 }
             }
@@ -389,17 +421,13 @@ fn a_batch_with_more_rows_than_one_insert_is_written_whole() {
             now,
         };
         let requests = [("big-1", &first), ("big-2", &second), ("big-1", &first)];
-        let batch: Vec<BatchClaim<'_>> = requests
+        let requests_in: Vec<(WriteContext<'_>, &str, &ClaimSubmission)> = requests
             .iter()
-            .map(|(key, submission)| BatchClaim {
-                ctx: ctx.clone(),
-                idempotency_key: key,
-                submission,
-            })
+            .map(|(key, submission)| (ctx.clone(), *key, *submission))
             .collect();
         let mut a = batched.db.get().unwrap();
         let mut b = single.db.get().unwrap();
-        let together = claims::submit_batch(&mut a, &batch);
+        let together = submit_validated(&mut a, &requests_in);
         for ((key, submission), got) in requests.iter().zip(&together) {
             let alone = claims::submit(&mut b, &ctx, key, submission);
             assert_eq!(answer(got), answer(&alone), "{}: {key}", batched.backend);

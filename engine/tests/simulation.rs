@@ -1960,12 +1960,20 @@ impl<'a> Sim<'a> {
             actor: &actor,
             now: self.now(),
         };
-        let result: Result<Recorded, StoreError> = match &request {
-            Request::Enrol(spec) => {
-                enrollment::enroll(self.conn, &ctx, &key, &spec.request(style != 0))
-            }
-            Request::Claim(spec) => claims::submit(self.conn, &ctx, &key, &spec.submission(style)),
-            Request::Reverse { claim_id, reason } => claims::reverse(
+        let result: Result<Recorded<Value>, StoreError> = match &request {
+            Request::Enrol(spec) => as_json(enrollment::enroll(
+                self.conn,
+                &ctx,
+                &key,
+                &spec.request(style != 0),
+            )),
+            Request::Claim(spec) => as_json(claims::submit(
+                self.conn,
+                &ctx,
+                &key,
+                &spec.submission(style),
+            )),
+            Request::Reverse { claim_id, reason } => as_json(claims::reverse(
                 self.conn,
                 &ctx,
                 &key,
@@ -1977,10 +1985,14 @@ impl<'a> Sim<'a> {
                         reason.clone()
                     },
                 },
-            ),
-            Request::Appeal { claim_id, evidence } => {
-                claims::appeal(self.conn, &ctx, &key, *claim_id, &evidence_json(evidence))
-            }
+            )),
+            Request::Appeal { claim_id, evidence } => as_json(claims::appeal(
+                self.conn,
+                &ctx,
+                &key,
+                *claim_id,
+                &evidence_json(evidence),
+            )),
         };
         let refused = |sim: &mut Sim<'_>| {
             sim.unused_keys

@@ -118,7 +118,7 @@ fn setup(t: &TestDb, keys: &engine::store::Keys, inpatient_limit: &str) -> i64 {
         &enrollment_request("city", 1, &[]),
     )
     .unwrap();
-    recorded.body["member"]["id"].as_i64().unwrap()
+    recorded.json()["member"]["id"].as_i64().unwrap()
 }
 
 fn count(conn: &mut DbConn, table: &str) -> i64 {
@@ -150,7 +150,7 @@ fn enrollment_is_unique_idempotent_and_stores_nothing_when_refused() {
         assert!(!first.replayed);
         let replay = enrollment::enroll(&mut conn, &insurer, "k1", &request).unwrap();
         assert!(replay.replayed);
-        assert_eq!(replay.body, first.body);
+        assert_eq!(replay.json(), first.json());
         // Same key, other content: conflict.
         let other = enrollment_request("city", 8, &[]);
         assert!(matches!(
@@ -185,7 +185,7 @@ fn enrollment_is_unique_idempotent_and_stores_nothing_when_refused() {
                 .replayed
         );
         // The ID is stored only hashed and masked.
-        let member = &first.body["member"];
+        let member = &first.json()["member"];
         let masked = member["resident_id_masked"].as_str().unwrap();
         assert_eq!(masked.len(), 18);
         assert!(masked.contains("**********"));
@@ -254,8 +254,8 @@ fn renewal_waives_the_waiting_period() {
                 .cloned()
                 .unwrap()
         };
-        assert_eq!(find(&renewed.body, "city-b")["waiting_waived"], true);
-        assert_eq!(find(&not_renewed.body, "city-c")["waiting_waived"], false);
+        assert_eq!(find(&renewed.json(), "city-b")["waiting_waived"], true);
+        assert_eq!(find(&not_renewed.json(), "city-c")["waiting_waived"], false);
         assert_eq!(count(&mut conn, "members"), 1);
     }
 }
@@ -277,16 +277,19 @@ fn claims_are_decided_stored_and_replayed() {
         // E = 6,000 - 1,000 = 5,000; deductible 1,000; 80% of 4,000 = 3,200.
         let claim = inpatient_claim(member, "6000.00", "1000.00", "K35.8");
         let first = claims::submit(&mut conn, &provider, "c1", &claim).unwrap();
-        assert_eq!(first.body["status"], "paid", "{}", t.backend);
-        assert_eq!(payable(&first.body), "3200.00");
+        assert_eq!(first.json()["status"], "paid", "{}", t.backend);
+        assert_eq!(payable(&first.json()), "3200.00");
         let again = claims::submit(&mut conn, &provider, "c1", &claim).unwrap();
         assert!(again.replayed);
-        assert_eq!(again.body, first.body);
+        assert_eq!(again.json(), first.json());
         assert_eq!(count(&mut conn, "claims"), 1);
         // The same bill under another key is a duplicate, not a second payment.
         let dup = claims::submit(&mut conn, &provider, "c2", &claim).unwrap();
-        assert_eq!(dup.body["status"], "denied");
-        assert_eq!(dup.body["decision"]["items"][0]["reasons"][0], "duplicate");
+        assert_eq!(dup.json()["status"], "denied");
+        assert_eq!(
+            dup.json()["decision"]["items"][0]["reasons"][0],
+            "duplicate"
+        );
         let cover = enrollment::coverage(&mut conn, member).unwrap();
         let inpatient = &cover.products[0].benefits[0];
         assert_eq!(inpatient.deductible_met, Fen(100_000));
@@ -323,12 +326,12 @@ fn reversal_restores_balances_exactly_and_only_once() {
             &inpatient_claim(member, "6000.00", "1000.00", "K35.8"),
         )
         .unwrap();
-        let id = paid.body["id"].as_i64().unwrap();
+        let id = paid.json()["id"].as_i64().unwrap();
         let reason = ReversalRequest {
             reason: "billed twice by the hospital".into(),
         };
         let reversed = claims::reverse(&mut conn, &insurer, "r1", id, &reason).unwrap();
-        assert_eq!(reversed.body["status"], "reversed");
+        assert_eq!(reversed.json()["status"], "reversed");
         let after = enrollment::coverage(&mut conn, member).unwrap();
         assert_eq!(
             serde_json::to_value(&after.products[0].benefits).unwrap(),
@@ -346,7 +349,7 @@ fn reversal_restores_balances_exactly_and_only_once() {
             &inpatient_claim(member, "6000.00", "1000.00", "K35.8"),
         )
         .unwrap();
-        assert_eq!(again.body["status"], "paid");
+        assert_eq!(again.json()["status"], "paid");
         // A claim with nothing paid cannot be reversed.
         let denied = claims::submit(
             &mut conn,
@@ -355,8 +358,8 @@ fn reversal_restores_balances_exactly_and_only_once() {
             &drug_claim(member, 1, "100.00", false),
         )
         .unwrap();
-        let denied_id = denied.body["id"].as_i64().unwrap();
-        assert_eq!(denied.body["status"], "denied", "EGFR negative");
+        let denied_id = denied.json()["id"].as_i64().unwrap();
+        assert_eq!(denied.json()["status"], "denied", "EGFR negative");
         match claims::reverse(&mut conn, &insurer, "r3", denied_id, &reason) {
             Err(StoreError::Conflict { code, .. }) => assert_eq!(code, "not_reversible"),
             other => panic!("expected not_reversible, got {other:?}"),
@@ -378,22 +381,22 @@ fn appeal_decides_denied_items_again_with_new_evidence() {
             &drug_claim(member, 2, "1000.00", false),
         )
         .unwrap();
-        assert_eq!(first.body["status"], "denied");
+        assert_eq!(first.json()["status"], "denied");
         assert_eq!(
-            first.body["decision"]["items"][0]["reasons"][0],
+            first.json()["decision"]["items"][0]["reasons"][0],
             "biomarker_required"
         );
-        let id = first.body["id"].as_i64().unwrap();
+        let id = first.json()["id"].as_i64().unwrap();
         let evidence: AppealEvidence = serde_json::from_value(serde_json::json!({
             "items": [{ "index": 0, "biomarkers": [{ "marker": "egfr", "positive": true }] }]
         }))
         .unwrap();
         let appealed = claims::appeal(&mut conn, &pharmacy, "a1", id, &evidence).unwrap();
-        assert_eq!(appealed.body["status"], "paid");
-        assert_eq!(appealed.body["decisions"].as_array().unwrap().len(), 2);
-        assert_eq!(appealed.body["decision"]["sequence"], 2);
+        assert_eq!(appealed.json()["status"], "paid");
+        assert_eq!(appealed.json()["decisions"].as_array().unwrap().len(), 2);
+        assert_eq!(appealed.json()["decision"]["sequence"], 2);
         // 70% of 2,000 with no deductible.
-        assert_eq!(payable(&appealed.body), "1400.00");
+        assert_eq!(payable(&appealed.json()), "1400.00");
         match claims::appeal(&mut conn, &pharmacy, "a2", id, &evidence) {
             Err(StoreError::Conflict { code, .. }) => assert_eq!(code, "not_appealable"),
             other => panic!("expected not_appealable, got {other:?}"),
@@ -454,7 +457,7 @@ fn racing_requests_with_one_key_yield_one_decision() {
                     let claim = inpatient_claim(member, "6000.00", "1000.00", "K35.8");
                     claims::submit(&mut conn, &provider, "same-key", &claim)
                         .unwrap()
-                        .body
+                        .json()
                 })
             })
             .collect::<Vec<_>>()

@@ -16,6 +16,8 @@ fn every_command_has_help() {
         vec!["audit", "verify", "--help"],
         vec!["audit", "export", "--help"],
         vec!["products", "load", "--help"],
+        vec!["reserve", "--help"],
+        vec!["experience", "--help"],
     ] {
         let out = Command::new(BIN).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

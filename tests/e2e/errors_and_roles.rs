@@ -178,11 +178,10 @@ fn bad_input_gets_the_documented_error_and_stores_nothing() {
             400,
             "wrong shape"
         );
-        assert_eq!(
-            post(b"{\"member_id\": \"x\"}", "application/json", Some("k1")).0,
-            400,
-            "wrong type"
-        );
+        // A field of the wrong type is about that field: a 422 naming it.
+        let (status, problem) = post(b"{\"member_id\": \"x\"}", "application/json", Some("k1"));
+        assert_eq!(status, 422, "wrong type: {problem}");
+        assert_eq!(problem["errors"][0]["pointer"], "/member_id", "{problem}");
         let mut unknown = drug_claim(member, 1, true);
         unknown["surprise"] = json!(true);
         assert_eq!(

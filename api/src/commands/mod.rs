@@ -1,9 +1,11 @@
 //! The `puhui` subcommands.
 
 pub mod audit;
+pub mod experience;
 pub mod migrate;
 pub mod price;
 pub mod products;
+pub mod reserve;
 pub mod serve;
 pub mod token;
 

@@ -19,6 +19,22 @@ pub enum RoleArg {
 pub enum TokenCommand {
     /// Create a token and print it once (only its hash is stored).
     Create(CreateArgs),
+    /// Revoke a token: it stops working (at once for new server processes;
+    /// a running server forgets it within 5 seconds). The row stays, and the
+    /// revocation is audited.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RevokeArgs {
+    /// The token's id, as printed by `token create` or returned by sign-up as `token_id`.
+    #[arg(value_name = "TOKEN_ID", required_unless_present = "id")]
+    pub token_id: Option<i64>,
+    /// The same, as a flag.
+    #[arg(long, conflicts_with = "token_id")]
+    pub id: Option<i64>,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,7 +61,30 @@ pub struct CreateArgs {
 }
 
 pub fn run(command: &TokenCommand) -> Result<ExitCode, String> {
-    let TokenCommand::Create(args) = command;
+    match command {
+        TokenCommand::Create(args) => create(args),
+        TokenCommand::Revoke(args) => revoke(args),
+    }
+}
+
+fn revoke(args: &RevokeArgs) -> Result<ExitCode, String> {
+    let token_id = args
+        .token_id
+        .or(args.id)
+        .ok_or("the token id is required")?;
+    let (db, keys) = args.db.open().map_err(|e| e.to_string())?;
+    let mut conn = db.get().map_err(|e| e.to_string())?;
+    let ctx = super::cli_context(&keys);
+    let outcome = write_transaction(&mut conn, |conn| tokens::revoke(conn, &ctx, token_id))
+        .map_err(|e| e.to_string())?;
+    match outcome {
+        tokens::Revocation::Revoked => eprintln!("revoked token {token_id}"),
+        tokens::Revocation::AlreadyRevoked => eprintln!("token {token_id} was already revoked"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn create(args: &CreateArgs) -> Result<ExitCode, String> {
     let role = match (args.role, args.member_id, &args.provider_id) {
         (RoleArg::Enrollee, Some(member_id), _) => Role::Enrollee { member_id },
         (RoleArg::Provider, _, Some(provider_id)) if !provider_id.trim().is_empty() => {

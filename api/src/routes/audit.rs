@@ -7,14 +7,13 @@ use chrono::{DateTime, Utc};
 use engine::audit::{self, ChainHead, EventQuery};
 use serde::Deserialize;
 
-use crate::auth::{self, Allow};
+use crate::auth;
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
+use crate::query::{AUDIT_PAGE, EXPORT_PAGE, PageSize};
 use crate::state::AppState;
 
 use super::{note_read, ok};
-
-/// Most events one export returns; export again from the last sequence for more.
-const EXPORT_MAX_EVENTS: i64 = 100_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,30 +30,34 @@ pub struct RangeQuery {
 }
 
 impl RangeQuery {
-    fn to_query(&self, default_limit: i64) -> EventQuery {
-        EventQuery {
-            after_seq: self.after_seq,
-            until_seq: self.until_seq,
+    fn to_query(&self, page: PageSize) -> Result<EventQuery, ApiError> {
+        Ok(EventQuery {
+            after_seq: crate::query::cursor(self.after_seq, "after_seq")?,
+            until_seq: crate::query::cursor(self.until_seq, "until_seq")?,
             from: self.from.map(|t| t.naive_utc()),
             to: self.to.map(|t| t.naive_utc()),
-            limit: self.limit.unwrap_or(default_limit),
-        }
+            limit: page.limit(self.limit)?,
+        })
     }
 }
 
-async fn auditor(state: &Arc<AppState>, req: &HttpRequest) -> Result<(), ApiError> {
-    let principal = auth::required(req, state).await?;
-    auth::allow(&principal, &[Allow::Auditor, Allow::Insurer])?;
-    note_read(state, &principal, req).await
+/// The caller may read the audit log; an auditor's read is itself logged.
+async fn auditor(
+    state: &Arc<AppState>,
+    req: &HttpRequest,
+    caller: &auth::Caller,
+) -> Result<(), ApiError> {
+    authorize(&caller.0, Action::ReadAuditLog)?;
+    note_read(state, &caller.0, req).await
 }
 
 /// A page of audit events, oldest first.
 #[utoipa::path(get, path = "/v1/audit/events", tag = "audit",
-    params(("after_seq" = Option<i64>, Query, description = "Cursor: events after this sequence"),
-        ("until_seq" = Option<i64>, Query, description = "Last sequence to include"),
-        ("from" = Option<String>, Query, description = "RFC 3339 start time"),
-        ("to" = Option<String>, Query, description = "RFC 3339 end time (exclusive)"),
-        ("limit" = Option<i64>, Query, description = "1 to 1000, default 100")),
+    params(("after_seq" = Option<i64>, Query, minimum = 0, description = "Cursor: events after this sequence"),
+        ("until_seq" = Option<i64>, Query, minimum = 0, description = "Last sequence to include"),
+        ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339 start time"),
+        ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339 end time (exclusive)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100")),
     responses((status = 200, description = "Events and the next cursor")),
     security(("bearer" = [])))]
 #[get("/v1/audit/events")]
@@ -62,10 +65,10 @@ pub async fn events(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     query: web::Query<RangeQuery>,
+    caller: auth::Caller,
 ) -> Result<HttpResponse, ApiError> {
-    auditor(&state, &req).await?;
-    let mut q = query.to_query(100);
-    q.limit = q.limit.clamp(1, 1_000);
+    auditor(&state, &req, &caller).await?;
+    let q = query.to_query(AUDIT_PAGE)?;
     let limit = q.limit;
     let page = state.run(move |conn, _| audit::list(conn, &q)).await?;
     let next_cursor = if page.len() as i64 == limit {
@@ -99,8 +102,9 @@ pub async fn verify(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     query: web::Query<VerifyQuery>,
+    caller: auth::Caller,
 ) -> Result<HttpResponse, ApiError> {
-    auditor(&state, &req).await?;
+    auditor(&state, &req, &caller).await?;
     let head = match (query.head_seq, query.head_hash.clone()) {
         (Some(seq), Some(hash)) => Some(ChainHead { seq, hash }),
         (None, None) => None,
@@ -118,10 +122,11 @@ pub async fn verify(
 
 /// A range of events as JSON Lines, for off-box keeping.
 #[utoipa::path(get, path = "/v1/audit/export", tag = "audit",
-    params(("after_seq" = Option<i64>, Query, description = "Events after this sequence"),
-        ("until_seq" = Option<i64>, Query, description = "Last sequence to include"),
-        ("from" = Option<String>, Query, description = "RFC 3339 start time"),
-        ("to" = Option<String>, Query, description = "RFC 3339 end time (exclusive)")),
+    params(("after_seq" = Option<i64>, Query, minimum = 0, description = "Events after this sequence"),
+        ("until_seq" = Option<i64>, Query, minimum = 0, description = "Last sequence to include"),
+        ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339 start time"),
+        ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339 end time (exclusive)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100000, description = "1 to 100000, default 100000")),
     responses((status = 200, description = "One JSON event per line", content_type = "application/x-ndjson")),
     security(("bearer" = [])))]
 #[get("/v1/audit/export")]
@@ -129,10 +134,11 @@ pub async fn export(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     query: web::Query<RangeQuery>,
+    caller: auth::Caller,
 ) -> Result<HttpResponse, ApiError> {
-    auditor(&state, &req).await?;
-    let q = query.to_query(EXPORT_MAX_EVENTS);
-    let max = q.limit.clamp(1, EXPORT_MAX_EVENTS);
+    auditor(&state, &req, &caller).await?;
+    let q = query.to_query(EXPORT_PAGE)?;
+    let max = q.limit;
     let body = state
         .run(move |conn, _| {
             let mut out = String::new();

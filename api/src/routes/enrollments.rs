@@ -6,11 +6,12 @@ use std::time::Instant;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use engine::domain::enrollment::EnrollmentRequest;
 use engine::store::enrollment;
-use engine::store::tokens::{self, Role};
+use engine::store::tokens;
 
-use crate::auth::{self, Allow};
+use crate::auth::{self, Caller, MaybeCaller};
 use crate::body;
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::state::AppState;
 
 use super::{ok, readable_member};
@@ -18,23 +19,28 @@ use super::{ok, readable_member};
 /// Enrols a person. Open to the app without a token (rate-limited per client
 /// address); an insurer token may enrol on someone's behalf. Returns the
 /// member and a token for the enrollee's own use. A retry with the same
-/// Idempotency-Key returns the same member and a fresh token (tokens are
-/// stored only as hashes, so the first one cannot be shown again).
+/// Idempotency-Key returns the same member and a fresh token that replaces
+/// the one sent before, which stops working: tokens are stored only as
+/// hashes, so the first one cannot be shown again, and one sign-up never
+/// leaves two live credentials.
 #[utoipa::path(post, path = "/v1/enrollments", tag = "enrollment",
     request_body(content = crate::openapi::EnrollmentRequestDoc, content_type = "application/json"),
-    params(("Idempotency-Key" = String, Header, description = "Client-chosen key; retries reuse it")),
-    responses((status = 201, description = "Enrolled"), (status = 409, description = "Already enrolled or key reused"),
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Client-chosen key (printable ASCII, no spaces, at most 255); retries reuse it")),
+    responses((status = 201, description = "Enrolled"),
+        (status = 401, description = "A token was sent and is not valid", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A token other than an insurer's was sent", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already enrolled or key reused"),
         (status = 422, description = "Validation failed"), (status = 429, description = "Too many sign-ups from this address")))]
 #[post("/v1/enrollments")]
 pub async fn enroll(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     payload: web::Payload,
+    MaybeCaller(principal): MaybeCaller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::optional(&req, &state).await?;
     let actor = match &principal {
         Some(p) => {
-            auth::allow(p, &[Allow::Insurer])?;
+            authorize(p, Action::EnrolOnBehalf)?;
             p.actor()
         }
         None => {
@@ -50,48 +56,42 @@ pub async fn enroll(
         }
     };
     let key = body::idempotency_key(&req)?;
+    let signup = tokens::signup_hash(&actor, &key);
     let request: EnrollmentRequest =
         body::read_json(&req, payload, state.limits.body_bytes).await?;
-    let (recorded, token) = state
+    let (recorded, token, issued) = state
         .run(move |conn, state| {
             let ctx = state.context(&actor);
             let recorded = enrollment::enroll(conn, &ctx, &key, &request)?;
-            let member_id = recorded.body["member"]["id"].as_i64().ok_or_else(|| {
-                engine::StoreError::integrity("enrollment response has no member id")
-            })?;
+            let member_id = recorded.body.member.id;
             let secret = auth::new_token_secret();
-            engine::db::write_transaction(conn, |conn| {
-                tokens::create(
-                    conn,
-                    &ctx,
-                    &secret,
-                    &Role::Enrollee { member_id },
-                    "enrollee sign-up",
-                )
+            let issued = engine::db::write_transaction(conn, |conn| {
+                tokens::issue_for_signup(conn, &ctx, &secret, member_id, &signup)
             })?;
-            Ok((recorded, secret))
+            Ok((recorded, secret, issued))
         })
         .await?;
-    let mut body = recorded.body.clone();
-    body["token"] = serde_json::Value::String(token);
-    let mut response = HttpResponse::Created();
-    if recorded.replayed {
-        response.insert_header(("Idempotent-Replayed", "true"));
+    for replaced in &issued.replaced {
+        state.token_cache.forget(*replaced);
     }
-    Ok(response.json(body))
+    let mut body = super::sorted_json(&recorded.body)?;
+    body["token"] = serde_json::Value::String(token);
+    body["token_id"] = issued.principal.token_id.into();
+    Ok(super::created_json(&recorded, body))
 }
 
 /// A member, with their enrollments. The resident ID is shown masked.
 #[utoipa::path(get, path = "/v1/members/{id}", tag = "enrollment",
-    params(("id" = i64, Path, description = "Member id")),
+    params(("id" = i64, Path, minimum = 1, description = "Member id")),
     responses((status = 200, description = "The member"), (status = 404, description = "No such member")),
     security(("bearer" = [])))]
 #[get("/v1/members/{id}")]
 pub async fn member(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = readable_member(&state, &req).await?;
+    let id = readable_member(&state, &req, &principal).await?;
     let view = state
         .run(move |conn, _| enrollment::member(conn, id))
         .await?;
@@ -101,15 +101,16 @@ pub async fn member(
 /// What is left of the member's cover: deductible met and left, limit used
 /// and left, per benefit.
 #[utoipa::path(get, path = "/v1/members/{id}/coverage", tag = "enrollment",
-    params(("id" = i64, Path, description = "Member id")),
+    params(("id" = i64, Path, minimum = 1, description = "Member id")),
     responses((status = 200, description = "Cover left per product and benefit")),
     security(("bearer" = [])))]
 #[get("/v1/members/{id}/coverage")]
 pub async fn coverage(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = readable_member(&state, &req).await?;
+    let id = readable_member(&state, &req, &principal).await?;
     let view = state
         .run(move |conn, _| enrollment::coverage(conn, id))
         .await?;

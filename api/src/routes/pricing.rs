@@ -7,9 +7,10 @@ use actuarial::{BuiltinTables, Scenario};
 use engine::domain::ValidationErrors;
 use engine::store::pricing_runs;
 
-use crate::auth::{self, Allow};
+use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::pricing_runs::Refusal;
 use crate::state::AppState;
 
@@ -19,7 +20,8 @@ use super::{note_read, path_id};
 /// text/plain content type). Population tables may name only the table
 /// shipped with the server. Responds 202 with the run's id; poll it.
 #[utoipa::path(post, path = "/v1/pricing/runs", tag = "pricing",
-    request_body(content = String, description = "A scenario, as in scenarios/*.toml", content_type = "application/toml"),
+    request_body(description = "A scenario, as in scenarios/*.toml (TOML), or the same as a JSON object",
+        content((Object = "application/json"), (String = "application/toml"))),
     responses((status = 202, description = "Accepted; poll GET /v1/pricing/runs/{id}"),
         (status = 422, description = "Invalid or too large scenario"), (status = 429, description = "Too many runs at once")),
     security(("bearer" = [])))]
@@ -28,9 +30,9 @@ pub async fn start(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
     payload: web::Payload,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(&principal, &[Allow::Insurer])?;
+    authorize(&principal, Action::StartPricingRun)?;
     let bytes = body::read(payload, state.limits.body_bytes).await?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| ApiError::Malformed("the scenario is not UTF-8".into()))?;
@@ -86,16 +88,16 @@ pub async fn start(
 /// A run's status, progress and, once finished, its results (the same
 /// shape as `puhui price --json`).
 #[utoipa::path(get, path = "/v1/pricing/runs/{id}", tag = "pricing",
-    params(("id" = i64, Path, description = "Run id")),
+    params(("id" = i64, Path, minimum = 1, description = "Run id")),
     responses((status = 200, description = "Status, progress and results"), (status = 404, description = "No such run")),
     security(("bearer" = [])))]
 #[get("/v1/pricing/runs/{id}")]
 pub async fn status(
     state: web::Data<Arc<AppState>>,
     req: HttpRequest,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = auth::required(&req, &state).await?;
-    auth::allow(&principal, &[Allow::Insurer, Allow::Auditor])?;
+    authorize(&principal, Action::ReadPricingRun)?;
     let id = path_id(&req, "id")?;
     note_read(&state, &principal, &req).await?;
     let row = state

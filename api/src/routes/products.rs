@@ -3,12 +3,16 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
+use engine::StoreError;
+use engine::domain::ValidationErrors;
 use engine::store::products;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::policy::{Action, authorize};
 use crate::state::AppState;
 
-use super::ok;
+use super::{note_read, ok};
 
 /// The current version of every product, with terms and formulary.
 #[utoipa::path(get, path = "/v1/products", tag = "products",
@@ -33,4 +37,46 @@ pub async fn get_one(
         .run(move |conn, _| products::current(conn, &id))
         .await?;
     Ok(ok(&product))
+}
+
+#[derive(serde::Deserialize)]
+pub struct ExperienceQuery {
+    as_of: Option<String>,
+}
+
+/// The experience study of a product up to `as_of` (China date, inclusive), for insurers and
+/// auditors: exposure by pricing group, claims by group and benefit, the payment triangle, chain
+/// ladder and Bornhuetter-Ferguson reserves, loss ratios, and actual against expected against
+/// the demo's pricing basis (`scenarios/city-default.toml`).
+#[utoipa::path(get, path = "/v1/products/{id}/experience", tag = "products",
+    params(("id" = String, Path, description = "Product id"),
+        ("as_of" = String, Query, description = "Study date, YYYY-MM-DD (China time, inclusive)")),
+    responses((status = 200, description = "The study"), (status = 404, description = "No such product"),
+        (status = 422, description = "as_of missing or not a date")),
+    security(("bearer" = [])))]
+#[get("/v1/products/{id}/experience")]
+pub async fn experience(
+    state: web::Data<Arc<AppState>>,
+    req: HttpRequest,
+    query: web::Query<ExperienceQuery>,
+    Caller(principal): Caller,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&principal, Action::ReadExperience)?;
+    let raw = query.as_of.as_deref().unwrap_or("");
+    let as_of = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+        ApiError::Validation(ValidationErrors::single(
+            "as_of",
+            "invalid_date",
+            format!("as_of must be a date YYYY-MM-DD, got {raw:?}"),
+        ))
+    })?;
+    note_read(&state, &principal, &req).await?;
+    let id = req.match_info().get("id").unwrap_or("").to_owned();
+    let study = state
+        .run(move |conn, _| {
+            let basis = crate::experience::default_basis().map_err(StoreError::integrity)?;
+            crate::experience::run(conn, &id, as_of, basis)
+        })
+        .await?;
+    Ok(ok(&study))
 }

@@ -565,6 +565,27 @@ impl AdjudicationError {
     }
 }
 
+/// Why a claim cannot be appealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAppealable {
+    /// A reversed claim is closed.
+    Reversed,
+    /// Only denied items are decided again, and there are none.
+    NoDeniedItem,
+}
+
+/// The appeal rule: only a claim that is not reversed and whose decision in
+/// force (`prior`) denies an item can be appealed.
+pub fn check_appealable(prior: &ClaimDecision, reversed: bool) -> Result<(), NotAppealable> {
+    if reversed {
+        Err(NotAppealable::Reversed)
+    } else if !prior.has_denied_item() {
+        Err(NotAppealable::NoDeniedItem)
+    } else {
+        Ok(())
+    }
+}
+
 /// Decides a new claim.
 ///
 /// `product` is the product whose period contains the service date and in
@@ -581,7 +602,7 @@ pub fn adjudicate(
     let mut run = Adjudication::start(product, cover, balances, paid_elsewhere, claim)?;
     let mut items = Vec::with_capacity(claim.items.len());
     for (index, item) in claim.items.iter().enumerate() {
-        items.push(run.decide(index, item, &[])?);
+        items.push(run.decide_item(index, item, &[])?);
     }
     run.finish(items)
 }
@@ -610,7 +631,7 @@ pub fn adjudicate_appeal(
     if !matches_claim {
         return Err(AdjudicationError::PriorDoesNotMatchClaim);
     }
-    if !prior.has_denied_item() {
+    if check_appealable(prior, false).is_err() {
         return Err(AdjudicationError::NotAppealable);
     }
     for entry in &evidence.items {
@@ -636,10 +657,52 @@ pub fn adjudicate_appeal(
             });
         } else {
             let extra: Vec<Biomarker> = evidence.biomarkers_for(index).cloned().collect();
-            items.push(run.decide(index, item, &extra)?);
+            items.push(run.decide_item(index, item, &extra)?);
         }
     }
     run.finish(items)
+}
+
+/// An item's amounts, before any rule is applied.
+struct ItemAmounts {
+    index: usize,
+    fingerprint: ItemFingerprint,
+    submitted: Fen,
+    basic_paid: Fen,
+    eligible: Fen,
+}
+
+/// A denied item consumes nothing: `eligible` still shows E, so that
+/// `member_responsibility = eligible - payable` holds for it too.
+fn deny(
+    amounts: ItemAmounts,
+    reasons: Vec<Reason>,
+    balance: Balance,
+) -> Result<ItemDecision, AdjudicationError> {
+    let out_of_pocket = amounts
+        .submitted
+        .try_sub(amounts.basic_paid)
+        .map_err(|source| AdjudicationError::Money {
+            index: amounts.index,
+            source,
+        })?;
+    Ok(ItemDecision {
+        index: amounts.index,
+        outcome: ItemOutcome::Denied,
+        reasons,
+        submitted: amounts.submitted,
+        basic_paid: amounts.basic_paid,
+        eligible: amounts.eligible,
+        deductible_applied: Fen::ZERO,
+        coinsurance_rate: Decimal::ZERO,
+        payable: Fen::ZERO,
+        member_responsibility: amounts.eligible,
+        out_of_pocket,
+        balance_before: balance,
+        balance_after: balance,
+        carried_over: false,
+        fingerprint: amounts.fingerprint,
+    })
 }
 
 /// The state of one adjudication pass over a claim's items.
@@ -691,7 +754,8 @@ impl<'a> Adjudication<'a> {
         })
     }
 
-    fn decide(
+    /// Decides one item against the balance the items before it left.
+    fn decide_item(
         &mut self,
         index: usize,
         item: &ClaimItem,
@@ -704,47 +768,58 @@ impl<'a> Adjudication<'a> {
             });
         }
         let money = |source| AdjudicationError::Money { index, source };
-        let fingerprint =
-            ItemFingerprint::new(&self.claim.provider_id, self.claim.service_date, item);
-        let submitted = item.submitted().map_err(money)?;
-        let basic_paid = item.basic_paid();
-        let eligible = item.eligible().map_err(money)?;
-
-        let denial = match self.claim_denial {
-            Some(reason) => vec![reason],
-            None => {
-                let mut reasons = self.drug_reasons(item, extra_biomarkers);
-                if reasons.is_empty()
-                    && (self.paid_elsewhere.contains(&fingerprint)
-                        || self.paid_in_claim.contains(&fingerprint))
-                {
-                    reasons.push(Reason::Duplicate);
-                }
-                reasons
-            }
+        let amounts = ItemAmounts {
+            index,
+            fingerprint: ItemFingerprint::new(
+                &self.claim.provider_id,
+                self.claim.service_date,
+                item,
+            ),
+            submitted: item.submitted().map_err(money)?,
+            basic_paid: item.basic_paid(),
+            eligible: item.eligible().map_err(money)?,
         };
-        let balance_before = self.balance;
-        if !denial.is_empty() {
-            let out_of_pocket = submitted.try_sub(basic_paid).map_err(money)?;
-            return Ok(ItemDecision {
-                index,
-                outcome: ItemOutcome::Denied,
-                reasons: denial,
-                submitted,
-                basic_paid,
-                eligible,
-                deductible_applied: Fen::ZERO,
-                coinsurance_rate: Decimal::ZERO,
-                payable: Fen::ZERO,
-                member_responsibility: eligible,
-                out_of_pocket,
-                balance_before,
-                balance_after: balance_before,
-                carried_over: false,
-                fingerprint,
-            });
+        let denial = self.denial_reasons(item, extra_biomarkers, &amounts.fingerprint);
+        if denial.is_empty() {
+            self.pay(amounts)
+        } else {
+            deny(amounts, denial, self.balance)
         }
+    }
 
+    /// Why an item is denied: the claim's own denial, else rule 3 for
+    /// drugs, else rule 4 (a duplicate of an item paid before).
+    fn denial_reasons(
+        &self,
+        item: &ClaimItem,
+        extra_biomarkers: &[Biomarker],
+        fingerprint: &ItemFingerprint,
+    ) -> Vec<Reason> {
+        if let Some(reason) = self.claim_denial {
+            return vec![reason];
+        }
+        let mut reasons = self.drug_reasons(item, extra_biomarkers);
+        if reasons.is_empty()
+            && (self.paid_elsewhere.contains(fingerprint)
+                || self.paid_in_claim.contains(fingerprint))
+        {
+            reasons.push(Reason::Duplicate);
+        }
+        reasons
+    }
+
+    /// Rule 1 for an item that is not denied: deductible, coinsurance and
+    /// limit, moving the balance on.
+    fn pay(&mut self, amounts: ItemAmounts) -> Result<ItemDecision, AdjudicationError> {
+        let ItemAmounts {
+            index,
+            fingerprint,
+            submitted,
+            basic_paid,
+            eligible,
+        } = amounts;
+        let money = |source| AdjudicationError::Money { index, source };
+        let balance_before = self.balance;
         let deductible_left = self
             .terms
             .deductible

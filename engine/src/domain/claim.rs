@@ -220,6 +220,10 @@ pub const MAX_QUANTITY: u32 = 100_000;
 pub const MAX_ITEMS: usize = 1_000;
 const MAX_PROVIDER_ID_CHARS: usize = 64;
 const MAX_MARKER_CHARS: usize = 64;
+/// Most biomarker results one item (or one appealed item) carries: far more
+/// than any targeted-drug rule reads, few enough that a body cannot make
+/// one item cost unbounded work.
+pub const MAX_BIOMARKERS: usize = 32;
 
 /// Validates a submission completely and returns every problem found.
 /// `today_china` is the current date in China (service dates after it are in
@@ -247,7 +251,41 @@ pub fn validate_claim(
         );
     }
 
-    let service_date = match parse_iso_date(&submission.service_date) {
+    let service_date = valid_service_date(&submission.service_date, today_china, &mut errors);
+
+    let provider_id = submission.provider_id.as_str();
+    check_provider_id(provider_id, &mut errors);
+
+    let diagnosis = match submission.diagnosis.parse::<Icd10Code>() {
+        Ok(code) => Some(code),
+        Err(error) => {
+            errors.push("diagnosis", error.code(), error.to_string());
+            None
+        }
+    };
+
+    let items = valid_items(&submission.items, kind, &mut errors);
+
+    match (kind, service_date, diagnosis) {
+        (Some(kind), Some(service_date), Some(diagnosis)) if errors.is_empty() => Ok(ValidClaim {
+            member_id: submission.member_id,
+            kind,
+            service_date,
+            provider_id: provider_id.to_owned(),
+            diagnosis,
+            items,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// The service date, if it is a real day not after today in China.
+fn valid_service_date(
+    text: &str,
+    today_china: NaiveDate,
+    errors: &mut ValidationErrors,
+) -> Option<NaiveDate> {
+    match parse_iso_date(text) {
         Err(DateProblem::Malformed) => {
             errors.push(
                 "service_date",
@@ -273,9 +311,10 @@ pub fn validate_claim(
             None
         }
         Ok(date) => Some(date),
-    };
+    }
+}
 
-    let provider_id = submission.provider_id.as_str();
+fn check_provider_id(provider_id: &str, errors: &mut ValidationErrors) {
     if provider_id.is_empty()
         || provider_id.chars().count() > MAX_PROVIDER_ID_CHARS
         || provider_id
@@ -290,26 +329,26 @@ pub fn validate_claim(
             ),
         );
     }
+}
 
-    let diagnosis = match submission.diagnosis.parse::<Icd10Code>() {
-        Ok(code) => Some(code),
-        Err(error) => {
-            errors.push("diagnosis", error.code(), error.to_string());
-            None
-        }
-    };
-
-    let mut items = Vec::with_capacity(submission.items.len());
-    if submission.items.is_empty() {
+/// The items that validate, each read as `kind` (or, when the kind is
+/// unknown, by its own shape); every item's problems go into `errors`.
+fn valid_items(
+    raw_items: &[Value],
+    kind: Option<BenefitKind>,
+    errors: &mut ValidationErrors,
+) -> Vec<ClaimItem> {
+    let mut items = Vec::with_capacity(raw_items.len());
+    if raw_items.is_empty() {
         errors.push("items", "empty_items", "a claim has at least one item");
-    } else if submission.items.len() > MAX_ITEMS {
+    } else if raw_items.len() > MAX_ITEMS {
         errors.push(
             "items",
             "too_many_items",
             format!("a claim has at most {MAX_ITEMS} items"),
         );
     } else {
-        for (index, raw) in submission.items.iter().enumerate() {
+        for (index, raw) in raw_items.iter().enumerate() {
             // With an unknown kind, read each item by its shape so that its
             // own mistakes are still reported.
             let item_kind = kind.unwrap_or(if raw.get("drug").is_some() {
@@ -317,23 +356,12 @@ pub fn validate_claim(
             } else {
                 BenefitKind::Inpatient
             });
-            if let Some(item) = validate_item(raw, item_kind, index, &mut errors) {
+            if let Some(item) = validate_item(raw, item_kind, index, errors) {
                 items.push(item);
             }
         }
     }
-
-    match (kind, service_date, diagnosis) {
-        (Some(kind), Some(service_date), Some(diagnosis)) if errors.is_empty() => Ok(ValidClaim {
-            member_id: submission.member_id,
-            kind,
-            service_date,
-            provider_id: provider_id.to_owned(),
-            diagnosis,
-            items,
-        }),
-        _ => Err(errors),
-    }
+    items
 }
 
 enum DateProblem {
@@ -617,6 +645,14 @@ fn parse_biomarker_list(
     path: &str,
     errors: &mut ValidationErrors,
 ) -> Option<Vec<Biomarker>> {
+    if entries.len() > MAX_BIOMARKERS {
+        errors.push(
+            path,
+            "too_many_biomarkers",
+            format!("an item carries at most {MAX_BIOMARKERS} biomarker results"),
+        );
+        return None;
+    }
     let errors_before = errors.0.len();
     let mut biomarkers = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
@@ -923,6 +959,29 @@ mod tests {
         );
         let too_many = inpatient_submission(vec![stay(); MAX_ITEMS + 1]);
         assert_eq!(refusal(&too_many), pairs(&[("items", "too_many_items")]));
+    }
+
+    #[test]
+    fn an_item_carries_a_bounded_number_of_biomarkers() {
+        let markers = |n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| json!({"marker": format!("M{i}"), "positive": true}))
+                .collect()
+        };
+        let mut errors = ValidationErrors::default();
+        let parsed =
+            parse_biomarker_list(&markers(MAX_BIOMARKERS), "items[0].biomarkers", &mut errors);
+        assert_eq!(parsed.map(|b| b.len()), Some(MAX_BIOMARKERS));
+        assert!(errors.0.is_empty());
+        let parsed = parse_biomarker_list(
+            &markers(MAX_BIOMARKERS + 1),
+            "items[0].biomarkers",
+            &mut errors,
+        );
+        assert_eq!(parsed, None);
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(errors.0[0].field, "items[0].biomarkers");
+        assert_eq!(errors.0[0].code, "too_many_biomarkers");
     }
 
     #[test]

@@ -7,17 +7,20 @@ use serde::{Deserialize, Serialize};
 use crate::audit;
 use crate::db::{DbConn, write_transaction};
 use crate::domain::ValidationErrors;
-use crate::domain::adjudication::Balance;
+use crate::domain::adjudication::{Balance, MemberCover};
 use crate::domain::canonical::canonical_json;
 use crate::domain::claim::BenefitKind;
 use crate::domain::codes::Icd10Code;
 use crate::domain::enrollment::{
-    EnrollmentRequest, check_enrollment_window, first_covered_day, validate_enrollment_details,
+    EnrollmentRequest, ValidEnrollment, check_enrollment_window, first_covered_day,
+    validate_enrollment_details, waiting_waived,
 };
 use crate::domain::money::Fen;
 use crate::domain::product::BenefitTerms;
 use crate::error::StoreError;
 use crate::schema::{enrollments, members};
+use crate::store::ledger::{member_balances, remaining, terms_of};
+use crate::store::products::StoredProduct;
 use crate::store::{Recorded, WriteContext, idempotency, products};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -33,8 +36,9 @@ pub struct MemberRow {
     pub created_at: NaiveDateTime,
 }
 
-/// Deserialize: the claim writer on PostgreSQL reads a batch's rows as JSON.
-#[derive(Debug, Clone, Queryable, Selectable, Deserialize)]
+/// Deserialize: the claim writer on PostgreSQL reads a batch's rows as JSON
+/// (`json_agg` of whole rows, so the field names are the columns').
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Deserialize)]
 #[diesel(table_name = enrollments)]
 pub struct EnrollmentRow {
     pub id: i64,
@@ -54,9 +58,18 @@ impl EnrollmentRow {
     pub fn declared(&self) -> Result<Vec<Icd10Code>, StoreError> {
         Ok(serde_json::from_str(&self.declared_conditions)?)
     }
+
+    /// What adjudication needs to know of this enrollment.
+    pub fn cover(&self) -> Result<MemberCover, StoreError> {
+        Ok(MemberCover {
+            coverage_start: self.coverage_start,
+            waiting_waived: self.waiting_waived,
+            declared_conditions: self.declared()?,
+        })
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollmentView {
     pub id: i64,
     pub product_id: String,
@@ -72,7 +85,7 @@ pub struct EnrollmentView {
 }
 
 /// What the app shows about a member. The resident ID appears only masked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberView {
     pub id: i64,
     pub resident_id_masked: String,
@@ -81,6 +94,13 @@ pub struct MemberView {
     pub birth_date: NaiveDate,
     pub sex: String,
     pub enrollments: Vec<EnrollmentView>,
+}
+
+/// The answer to an enrollment: the member with the new enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolled {
+    pub member: MemberView,
+    pub enrollment_id: i64,
 }
 
 #[derive(Insertable)]
@@ -118,7 +138,7 @@ pub fn enroll(
     ctx: &WriteContext<'_>,
     idempotency_key: &str,
     request: &EnrollmentRequest,
-) -> Result<Recorded, StoreError> {
+) -> Result<Recorded<Enrolled>, StoreError> {
     write_transaction(conn, |conn| {
         let product = match products::current(conn, &request.product_id) {
             Ok(p) => p,
@@ -153,94 +173,91 @@ pub fn enroll(
             &canonical,
             |conn| {
                 window.map_err(StoreError::Validation)?;
-                let id_hash = valid.resident_id.keyed_hash(&ctx.keys.resident_id);
-                let now = audit::truncate_to_micros(ctx.now.naive_utc());
-                let existing = members::table
-                    .filter(members::resident_id_hash.eq(&id_hash))
-                    .select(members::id)
-                    .first::<i64>(conn)
-                    .optional()?;
-                let member_id = match existing {
-                    Some(id) => id,
-                    None => diesel::insert_into(members::table)
-                        .values(NewMember {
-                            resident_id_hash: &id_hash,
-                            resident_id_masked: &valid.resident_id.masked(),
-                            name: &valid.name,
-                            phone: &valid.phone,
-                            birth_date: valid.resident_id.birth_date(),
-                            sex: valid.resident_id.sex().as_str(),
-                            created_at: now,
-                        })
-                        .returning(members::id)
-                        .get_result(conn)?,
-                };
-                let already = enrollments::table
-                    .filter(enrollments::member_id.eq(member_id))
-                    .filter(enrollments::product_id.eq(&product.product.id))
-                    .select(enrollments::id)
-                    .first::<i64>(conn)
-                    .optional()?;
-                if already.is_some() {
-                    return Err(StoreError::conflict(
-                        "already_enrolled",
-                        format!(
-                            "this resident ID is already enrolled in product {}",
-                            product.product.id
-                        ),
-                    ));
-                }
-                // Renewing members (enrolled in last year's product) skip the waiting period.
-                let waiting_waived = match &product.product.renews {
-                    Some(previous) => enrollments::table
-                        .filter(enrollments::member_id.eq(member_id))
-                        .filter(enrollments::product_id.eq(previous))
-                        .select(enrollments::id)
-                        .first::<i64>(conn)
-                        .optional()?
-                        .is_some(),
-                    None => false,
-                };
-                let declared = serde_json::to_string(&valid.declared)?;
-                let enrollment_id: i64 = diesel::insert_into(enrollments::table)
-                    .values(NewEnrollment {
-                        member_id,
-                        product_id: &product.product.id,
-                        product_version_id: product.version_id,
-                        insurance_type: valid.insurance_type.as_str(),
-                        declared_conditions: &declared,
-                        enrolled_on: ctx.today_china(),
-                        coverage_start: valid.coverage_start,
-                        waiting_waived,
-                        enrolled_by: ctx.actor,
-                        created_at: now,
-                    })
-                    .returning(enrollments::id)
-                    .get_result(conn)?;
-                audit::append(
-                    conn,
-                    &ctx.keys.audit,
-                    ctx.now,
-                    ctx.actor,
-                    "enrollment.created",
-                    &format!("member:{member_id}"),
-                    &serde_json::json!({
-                        "member_id": member_id,
-                        "enrollment_id": enrollment_id,
-                        "product_id": product.product.id,
-                        "product_version_id": product.version_id,
-                        "coverage_start": valid.coverage_start,
-                        "waiting_waived": waiting_waived,
-                        "new_member": existing.is_none(),
-                    }),
-                )?;
-                let view = member(conn, member_id)?;
-                Ok(serde_json::json!({
-                    "member": view,
-                    "enrollment_id": enrollment_id,
-                }))
+                store_enrollment(conn, ctx, &product, &valid)
             },
         )
+    })
+}
+
+/// Finds or adds the member, then adds their enrollment in `product`.
+fn store_enrollment(
+    conn: &mut DbConn,
+    ctx: &WriteContext<'_>,
+    product: &StoredProduct,
+    valid: &ValidEnrollment,
+) -> Result<Enrolled, StoreError> {
+    let id_hash = valid.resident_id.keyed_hash(&ctx.keys.resident_id);
+    let now = audit::truncate_to_micros(ctx.now.naive_utc());
+    let existing = members::table
+        .filter(members::resident_id_hash.eq(&id_hash))
+        .select(members::id)
+        .first::<i64>(conn)
+        .optional()?;
+    let member_id = match existing {
+        Some(id) => id,
+        None => diesel::insert_into(members::table)
+            .values(NewMember {
+                resident_id_hash: &id_hash,
+                resident_id_masked: &valid.resident_id.masked(),
+                name: &valid.name,
+                phone: &valid.phone,
+                birth_date: valid.resident_id.birth_date(),
+                sex: valid.resident_id.sex().as_str(),
+                created_at: now,
+            })
+            .returning(members::id)
+            .get_result(conn)?,
+    };
+    let enrolled_in: Vec<String> = enrollments::table
+        .filter(enrollments::member_id.eq(member_id))
+        .select(enrollments::product_id)
+        .load(conn)?;
+    if enrolled_in.contains(&product.product.id) {
+        return Err(StoreError::conflict(
+            "already_enrolled",
+            format!(
+                "this resident ID is already enrolled in product {}",
+                product.product.id
+            ),
+        ));
+    }
+    let waiting_waived = waiting_waived(&product.product, enrolled_in.iter().map(String::as_str));
+    let declared = serde_json::to_string(&valid.declared)?;
+    let enrollment_id: i64 = diesel::insert_into(enrollments::table)
+        .values(NewEnrollment {
+            member_id,
+            product_id: &product.product.id,
+            product_version_id: product.version_id,
+            insurance_type: valid.insurance_type.as_str(),
+            declared_conditions: &declared,
+            enrolled_on: ctx.today_china(),
+            coverage_start: valid.coverage_start,
+            waiting_waived,
+            enrolled_by: ctx.actor,
+            created_at: now,
+        })
+        .returning(enrollments::id)
+        .get_result(conn)?;
+    audit::append(
+        conn,
+        &ctx.keys.audit,
+        ctx.now,
+        ctx.actor,
+        "enrollment.created",
+        &format!("member:{member_id}"),
+        &serde_json::json!({
+            "member_id": member_id,
+            "enrollment_id": enrollment_id,
+            "product_id": product.product.id,
+            "product_version_id": product.version_id,
+            "coverage_start": valid.coverage_start,
+            "waiting_waived": waiting_waived,
+            "new_member": existing.is_none(),
+        }),
+    )?;
+    Ok(Enrolled {
+        member: member(conn, member_id)?,
+        enrollment_id,
     })
 }
 
@@ -271,7 +288,7 @@ fn enrollment_view(conn: &mut DbConn, row: &EnrollmentRow) -> Result<EnrollmentV
 
 fn enrollment_view_of(
     row: &EnrollmentRow,
-    product: &products::StoredProduct,
+    product: &StoredProduct,
 ) -> Result<EnrollmentView, StoreError> {
     Ok(EnrollmentView {
         id: row.id,
@@ -309,7 +326,7 @@ pub fn member(conn: &mut DbConn, member_id: i64) -> Result<MemberView, StoreErro
 }
 
 /// One benefit on the "my cover" screen.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BenefitCover {
     pub benefit: BenefitKind,
     pub deductible: Fen,
@@ -322,7 +339,7 @@ pub struct BenefitCover {
     pub coinsurance_preexisting: rust_decimal::Decimal,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductCover {
     pub product_id: String,
     pub product_name: String,
@@ -330,7 +347,7 @@ pub struct ProductCover {
     pub benefits: Vec<BenefitCover>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CoverageView {
     pub member_id: i64,
     pub products: Vec<ProductCover>,
@@ -340,15 +357,15 @@ fn benefit_cover(kind: BenefitKind, terms: &BenefitTerms, balance: Balance) -> B
     // Balances never exceed the terms (the ledger is checked on every write),
     // but a product version with lower terms loaded later could make them:
     // show zero left rather than a negative amount.
-    let left = |total: Fen, used: Fen| Fen(total.0.saturating_sub(used.0).max(0));
+    let left = remaining(Some(terms), balance);
     BenefitCover {
         benefit: kind,
         deductible: terms.deductible,
         deductible_met: balance.deductible_met,
-        deductible_left: left(terms.deductible, balance.deductible_met),
+        deductible_left: Fen(left.deductible.max(0)),
         annual_limit: terms.annual_limit,
         limit_used: balance.paid,
-        limit_left: left(terms.annual_limit, balance.paid),
+        limit_left: Fen(left.limit.max(0)),
         coinsurance: terms.coinsurance,
         coinsurance_preexisting: terms.coinsurance_preexisting,
     }
@@ -360,22 +377,13 @@ pub fn coverage(conn: &mut DbConn, member_id: i64) -> Result<CoverageView, Store
     let mut products_cover = Vec::new();
     for row in enrollment_rows(conn, member_id)? {
         let product = products::current(conn, &row.product_id)?;
-        let balances = crate::store::claims::member_balances(conn, member_id, &row.product_id)?;
-        let mut benefits = Vec::new();
-        if let Some(terms) = &product.product.inpatient {
-            benefits.push(benefit_cover(
-                BenefitKind::Inpatient,
-                terms,
-                balances.inpatient,
-            ));
-        }
-        if let Some(drug) = &product.product.specialty_drug {
-            benefits.push(benefit_cover(
-                BenefitKind::SpecialtyDrug,
-                &drug.terms,
-                balances.specialty_drug,
-            ));
-        }
+        let balances = member_balances(conn, member_id, &row.product_id)?;
+        let benefits = [BenefitKind::Inpatient, BenefitKind::SpecialtyDrug]
+            .into_iter()
+            .filter_map(|kind| {
+                terms_of(&product, kind).map(|terms| benefit_cover(kind, terms, balances.of(kind)))
+            })
+            .collect();
         products_cover.push(ProductCover {
             product_id: row.product_id.clone(),
             product_name: product.product.name.clone(),

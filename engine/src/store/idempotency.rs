@@ -2,9 +2,15 @@
 //! response; with another request it is a conflict. The key row is written in
 //! the same transaction as the effect, and a failed request rolls both back,
 //! so a rejected submission does not use up its key.
+//!
+//! [`check`] is the one decision every write path makes (enrollment,
+//! reversal, appeal, and each claim of a batch); [`once`] wraps it around a
+//! single effect.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::db::DbConn;
 use crate::domain::canonical::sha256_hex;
@@ -28,15 +34,81 @@ pub fn check_key(key: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-#[derive(Insertable)]
+/// A key row to insert beside the effect it remembers.
+#[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = idempotency_keys)]
-struct NewKey<'a> {
-    principal: &'a str,
-    idempotency_key: &'a str,
-    operation: &'a str,
-    request_hash: &'a str,
-    response_body: &'a str,
-    created_at: NaiveDateTime,
+pub(crate) struct NewKey {
+    pub principal: String,
+    pub idempotency_key: String,
+    pub operation: String,
+    pub request_hash: String,
+    pub response_body: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl NewKey {
+    /// The key of `ctx.actor`, remembering `response_body` (see
+    /// [`response_text`]) for the request hashed as `request_hash`.
+    pub fn new(
+        ctx: &WriteContext<'_>,
+        key: &str,
+        operation: &str,
+        request_hash: String,
+        response_body: String,
+    ) -> NewKey {
+        NewKey {
+            principal: ctx.actor.to_owned(),
+            idempotency_key: key.to_owned(),
+            operation: operation.to_owned(),
+            request_hash,
+            response_body,
+            created_at: crate::audit::truncate_to_micros(ctx.now.naive_utc()),
+        }
+    }
+}
+
+/// What a used key remembers: its request's hash and the response given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredKey {
+    pub request_hash: String,
+    pub response_body: String,
+}
+
+/// Whether a request runs or gets an earlier response.
+#[derive(Debug)]
+pub(crate) enum KeyUse<'a> {
+    /// The key was used before with the same request: this stored response.
+    Replay(&'a str),
+    /// The key is unused: run the effect and remember its response.
+    Fresh,
+}
+
+/// The idempotency rule: an unused key runs; a key used with the same request
+/// replays; a key used with another request is refused.
+pub(crate) fn check<'a>(
+    stored: Option<&'a StoredKey>,
+    request_hash: &str,
+) -> Result<KeyUse<'a>, StoreError> {
+    match stored {
+        None => Ok(KeyUse::Fresh),
+        Some(used) if used.request_hash == request_hash => Ok(KeyUse::Replay(&used.response_body)),
+        Some(_) => Err(StoreError::IdempotencyKeyReused),
+    }
+}
+
+/// A stored response, given again.
+pub(crate) fn replay<T: DeserializeOwned>(response_body: &str) -> Result<Recorded<T>, StoreError> {
+    Ok(Recorded {
+        body: serde_json::from_str(response_body)?,
+        replayed: true,
+    })
+}
+
+/// A response as a key stores it: JSON text with its object keys sorted,
+/// which is also the order the HTTP edge writes them in, so that a replay is
+/// byte for byte the first answer.
+pub(crate) fn response_text(body: &impl Serialize) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(&serde_json::to_value(body)?)?)
 }
 
 /// What a key remembers of its request: the operation and the request in
@@ -48,14 +120,14 @@ pub(crate) fn request_hash(operation: &str, canonical_request: &str) -> String {
 /// Runs `effect` once per (principal, key). Must be called inside a write
 /// transaction. `canonical_request` is the request in canonical form (sorted
 /// keys, amounts as fen), so that formatting differences are not conflicts.
-pub fn once(
+pub fn once<T: Serialize + DeserializeOwned>(
     conn: &mut DbConn,
     ctx: &WriteContext<'_>,
     key: &str,
     operation: &str,
     canonical_request: &str,
-    effect: impl FnOnce(&mut DbConn) -> Result<serde_json::Value, StoreError>,
-) -> Result<Recorded, StoreError> {
+    effect: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<Recorded<T>, StoreError> {
     let request_hash = request_hash(operation, canonical_request);
     let stored = idempotency_keys::table
         .find((ctx.actor, key))
@@ -64,27 +136,18 @@ pub fn once(
             idempotency_keys::response_body,
         ))
         .first::<(String, String)>(conn)
-        .optional()?;
-    if let Some((stored_hash, body)) = stored {
-        if stored_hash != request_hash {
-            return Err(StoreError::IdempotencyKeyReused);
-        }
-        return Ok(Recorded {
-            body: serde_json::from_str(&body)?,
-            replayed: true,
+        .optional()?
+        .map(|(request_hash, response_body)| StoredKey {
+            request_hash,
+            response_body,
         });
+    if let KeyUse::Replay(body) = check(stored.as_ref(), &request_hash)? {
+        return replay(body);
     }
     let body = effect(conn)?;
-    let body_text = serde_json::to_string(&body)?;
+    let row = NewKey::new(ctx, key, operation, request_hash, response_text(&body)?);
     diesel::insert_into(idempotency_keys::table)
-        .values(NewKey {
-            principal: ctx.actor,
-            idempotency_key: key,
-            operation,
-            request_hash: &request_hash,
-            response_body: &body_text,
-            created_at: crate::audit::truncate_to_micros(ctx.now.naive_utc()),
-        })
+        .values(&row)
         .execute(conn)?;
     Ok(Recorded {
         body,

@@ -1,11 +1,13 @@
 //! Persistence around the pure domain. Every function takes `&mut DbConn`;
 //! the ones that change state run their whole effect (idempotency key,
 //! decision, ledger entries, audit event) in one serialised write
-//! transaction, so a crash leaves either all of it or none.
+//! transaction of their own, so a crash leaves either all of it or none.
 
 pub mod claims;
 pub mod enrollment;
+pub mod experience;
 pub mod idempotency;
+pub(crate) mod ledger;
 pub mod pricing_runs;
 pub mod products;
 pub mod tokens;
@@ -75,7 +77,7 @@ pub fn china_date(now: DateTime<Utc>) -> NaiveDate {
 /// A mutating call's result: the response body, and whether it was replayed
 /// from an earlier call with the same idempotency key.
 #[derive(Debug, Clone)]
-pub struct Recorded {
-    pub body: serde_json::Value,
+pub struct Recorded<T> {
+    pub body: T,
     pub replayed: bool,
 }

@@ -28,7 +28,7 @@ pub struct ProductVersionRow {
 }
 
 /// A stored product version with its decoded terms.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredProduct {
     pub version_id: i64,
     pub version: i32,

@@ -82,6 +82,7 @@ struct NewToken<'a> {
     provider_id: Option<&'a str>,
     label: &'a str,
     created_at: NaiveDateTime,
+    signup_hash: Option<&'a str>,
 }
 
 /// Stores a token (given in plaintext, kept only as its hash). Call inside a
@@ -92,6 +93,113 @@ pub fn create(
     plaintext: &str,
     role: &Role,
     label: &str,
+) -> Result<Principal, StoreError> {
+    insert(conn, ctx, plaintext, role, label, None)
+}
+
+/// The sign-up a token was issued for: who signed up (the caller, as
+/// scoped for idempotency) and with which key.
+pub fn signup_hash(actor: &str, idempotency_key: &str) -> String {
+    sha256_hex(format!("signup\n{actor}\n{idempotency_key}").as_bytes())
+}
+
+/// What issuing a sign-up's token did: the new token, and the tokens the
+/// same sign-up had issued before, now revoked (so that a replayed sign-up
+/// never leaves two live credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignupToken {
+    pub principal: Principal,
+    pub replaced: Vec<i64>,
+}
+
+/// Issues the enrollee token of a sign-up, revoking any token the same
+/// sign-up issued before. Call inside a write transaction.
+pub fn issue_for_signup(
+    conn: &mut DbConn,
+    ctx: &WriteContext<'_>,
+    plaintext: &str,
+    member_id: i64,
+    signup: &str,
+) -> Result<SignupToken, StoreError> {
+    let live: Vec<i64> = api_tokens::table
+        .filter(api_tokens::signup_hash.eq(signup))
+        .filter(api_tokens::revoked_at.is_null())
+        .select(api_tokens::id)
+        .order(api_tokens::id.asc())
+        .load(conn)?;
+    for token_id in &live {
+        mark_revoked(conn, ctx, *token_id, "replaced by a replayed sign-up")?;
+    }
+    let principal = insert(
+        conn,
+        ctx,
+        plaintext,
+        &Role::Enrollee { member_id },
+        "enrollee sign-up",
+        Some(signup),
+    )?;
+    Ok(SignupToken {
+        principal,
+        replaced: live,
+    })
+}
+
+/// Whether a revocation changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    AlreadyRevoked,
+}
+
+/// Revokes a token: from now on it authenticates nobody. The row stays (the
+/// audit log names it). Revoking a revoked token changes nothing; an
+/// unknown id is not found. Call inside a write transaction.
+pub fn revoke(
+    conn: &mut DbConn,
+    ctx: &WriteContext<'_>,
+    token_id: i64,
+) -> Result<Revocation, StoreError> {
+    let revoked_at = api_tokens::table
+        .find(token_id)
+        .select(api_tokens::revoked_at)
+        .first::<Option<NaiveDateTime>>(conn)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("token", token_id))?;
+    if revoked_at.is_some() {
+        return Ok(Revocation::AlreadyRevoked);
+    }
+    mark_revoked(conn, ctx, token_id, "revoked")?;
+    Ok(Revocation::Revoked)
+}
+
+fn mark_revoked(
+    conn: &mut DbConn,
+    ctx: &WriteContext<'_>,
+    token_id: i64,
+    why: &str,
+) -> Result<(), StoreError> {
+    diesel::update(api_tokens::table.find(token_id))
+        .set(api_tokens::revoked_at.eq(Some(audit::truncate_to_micros(ctx.now.naive_utc()))))
+        .execute(conn)?;
+    audit::append(
+        conn,
+        &ctx.keys.audit,
+        ctx.now,
+        ctx.actor,
+        "token.revoked",
+        &format!("token:{token_id}"),
+        &serde_json::json!({ "token_id": token_id, "reason": why }),
+    )?;
+    Ok(())
+}
+
+fn insert(
+    conn: &mut DbConn,
+    ctx: &WriteContext<'_>,
+    plaintext: &str,
+    role: &Role,
+    label: &str,
+    signup_hash: Option<&str>,
 ) -> Result<Principal, StoreError> {
     let (member_id, provider_id) = match role {
         Role::Enrollee { member_id } => {
@@ -116,6 +224,7 @@ pub fn create(
             provider_id,
             label,
             created_at: audit::truncate_to_micros(ctx.now.naive_utc()),
+            signup_hash,
         })
         .returning(api_tokens::id)
         .get_result(conn)?;
@@ -135,10 +244,11 @@ pub fn create(
     Ok(principal)
 }
 
-/// Looks a presented token up by its hash.
+/// Looks a presented token up by its hash; a revoked token is no one.
 pub fn authenticate(conn: &mut DbConn, plaintext: &str) -> Result<Option<Principal>, StoreError> {
     let row = api_tokens::table
         .filter(api_tokens::token_hash.eq(hash_token(plaintext)))
+        .filter(api_tokens::revoked_at.is_null())
         .select(TokenRow::as_select())
         .first(conn)
         .optional()?;
@@ -161,8 +271,9 @@ pub fn authenticate(conn: &mut DbConn, plaintext: &str) -> Result<Option<Princip
     }))
 }
 
-/// Whether any token of this role exists (the server issues the first
-/// insurer and auditor tokens when there is none).
+/// Whether any token of this role exists, revoked or not (the server
+/// issues the first insurer and auditor tokens only on a database that
+/// never had one).
 pub fn any_with_role(conn: &mut DbConn, role: &str) -> Result<bool, StoreError> {
     let found = api_tokens::table
         .filter(api_tokens::role.eq(role))

@@ -215,3 +215,25 @@ pub fn drug_claim(
     }))
     .expect("claim json")
 }
+
+/// A write's response body as JSON, as the HTTP edge sends it.
+pub trait JsonBody {
+    fn json(&self) -> serde_json::Value;
+}
+
+impl<T: serde::Serialize> JsonBody for engine::store::Recorded<T> {
+    fn json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.body).expect("a response serialises")
+    }
+}
+
+/// A write's result with its body as JSON, so that results of different
+/// writes compare alike.
+pub fn as_json<T: serde::Serialize>(
+    result: Result<engine::store::Recorded<T>, engine::StoreError>,
+) -> Result<engine::store::Recorded<serde_json::Value>, engine::StoreError> {
+    result.map(|r| engine::store::Recorded {
+        body: r.json(),
+        replayed: r.replayed,
+    })
+}

@@ -1,0 +1,66 @@
+//! `puhui experience`: the experience study of a product from the database.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use actuarial::Scenario;
+use actuarial::experience::{Basis, render_study};
+use chrono::NaiveDate;
+
+use crate::config::DatabaseArgs;
+use crate::experience::{self, default_basis};
+
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = "\
+Exposure (member-years in force to the as-of date) by pricing group (age band at the period \
+start, sex, declared pre-existing condition), claims by group and benefit with reversals \
+netted, the payment triangle by service month and payment month, chain ladder IBNR with \
+Mack's standard error and Bornhuetter-Ferguson with the basis's target loss ratio as the \
+prior, the ultimate loss ratio, and actual against expected per group and benefit with 95% \
+intervals. The aggregation runs in the database.
+
+The basis is the pricing scenario to compare with: --basis FILE, by default the demo's \
+scenarios/city-default.toml (built in).
+
+Example:
+  puhui experience --product xiamen-2026 --as-of 2027-03-31")]
+pub struct ExperienceArgs {
+    /// Product id.
+    #[arg(long, value_name = "ID")]
+    pub product: String,
+    /// Study date (China time, inclusive), YYYY-MM-DD.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: NaiveDate,
+    /// Print the study as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Pricing scenario to compare with (default: the built-in scenarios/city-default.toml).
+    #[arg(long, value_name = "SCENARIO.toml")]
+    pub basis: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+pub fn run(args: &ExperienceArgs) -> Result<ExitCode, String> {
+    let own_basis;
+    let basis: &Basis = match &args.basis {
+        Some(path) => {
+            let scenario = Scenario::from_path(path).map_err(|e| e.to_string())?;
+            own_basis =
+                Basis::from_scenario(&scenario).map_err(|e| format!("{}: {e}", path.display()))?;
+            &own_basis
+        }
+        None => default_basis()?,
+    };
+    let (db, _) = args.db.open().map_err(|e| e.to_string())?;
+    let mut conn = db.get().map_err(|e| e.to_string())?;
+    let study =
+        experience::run(&mut conn, &args.product, args.as_of, basis).map_err(|e| e.to_string())?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&study).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        print!("{}", render_study(&study));
+    }
+    Ok(ExitCode::SUCCESS)
+}

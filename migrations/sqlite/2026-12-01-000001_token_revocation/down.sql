@@ -1,0 +1,3 @@
+DROP INDEX api_tokens_signup;
+ALTER TABLE api_tokens DROP COLUMN signup_hash;
+ALTER TABLE api_tokens DROP COLUMN revoked_at;
