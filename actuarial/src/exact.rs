@@ -173,54 +173,63 @@ fn scatter(d: &PayoutDistribution, h: f64, buf: &mut [f64]) {
 }
 
 /// Sum over groups of n_g log phi_g on frequencies 0..=n/2 (the rest follow by symmetry).
+///
+/// The groups are transformed in parallel a few at a time and added in group order, so the
+/// sum, and every figure after it, is the same whatever the number of threads (a parallel
+/// reduce would add in an order that depends on how the work was split).
 fn log_transform(models: &[GroupModel], h: f64, n: usize) -> Vec<Complex> {
-    models
-        .par_iter()
-        .filter(|m| m.members > 0)
-        .map(|m| {
-            // Inpatient in the real part and drug in the imaginary part: one complex FFT
-            // transforms both real sequences.
-            let mut re = vec![0.0; n];
-            let mut im = vec![0.0; n];
-            if let Some(d) = &m.inpatient {
-                scatter(d, h, &mut re);
-            } else {
-                re[0] = 1.0;
+    const GROUPS_AT_ONCE: usize = 8;
+    let mut sum = vec![Complex::new(0.0, 0.0); n / 2 + 1];
+    let populated: Vec<&GroupModel> = models.iter().filter(|m| m.members > 0).collect();
+    for chunk in populated.chunks(GROUPS_AT_ONCE) {
+        let parts: Vec<Vec<Complex>> = chunk
+            .par_iter()
+            .map(|m| group_log_transform(m, h, n))
+            .collect();
+        for part in &parts {
+            for (a, b) in sum.iter_mut().zip(part) {
+                *a = *a + *b;
             }
-            if let Some(d) = &m.specialty_drug {
-                scatter(d, h, &mut im);
-            } else {
-                im[0] = 1.0;
-            }
-            let mut buf: Vec<Complex> = re
-                .iter()
-                .zip(&im)
-                .map(|(&a, &b)| Complex::new(a, b))
-                .collect();
-            fft_in_place(&mut buf, false);
-            let members = m.members as f64;
-            (0..=n / 2)
-                .map(|k| {
-                    let z = buf[k];
-                    let zc = buf[(n - k) % n];
-                    let zc = Complex::new(zc.re, -zc.im);
-                    // A = (Z_k + conj Z_{n-k}) / 2, B = (Z_k - conj Z_{n-k}) / (2i).
-                    let a = (z + zc).scale(0.5);
-                    let d = z - zc;
-                    let b = Complex::new(d.im * 0.5, -d.re * 0.5);
-                    (a.ln() + b.ln()).scale(members)
-                })
-                .collect::<Vec<Complex>>()
+        }
+    }
+    sum
+}
+
+/// n_g log phi_g of one group on frequencies 0..=n/2.
+fn group_log_transform(m: &GroupModel, h: f64, n: usize) -> Vec<Complex> {
+    // Inpatient in the real part and drug in the imaginary part: one complex FFT
+    // transforms both real sequences.
+    let mut re = vec![0.0; n];
+    let mut im = vec![0.0; n];
+    if let Some(d) = &m.inpatient {
+        scatter(d, h, &mut re);
+    } else {
+        re[0] = 1.0;
+    }
+    if let Some(d) = &m.specialty_drug {
+        scatter(d, h, &mut im);
+    } else {
+        im[0] = 1.0;
+    }
+    let mut buf: Vec<Complex> = re
+        .iter()
+        .zip(&im)
+        .map(|(&a, &b)| Complex::new(a, b))
+        .collect();
+    fft_in_place(&mut buf, false);
+    let members = m.members as f64;
+    (0..=n / 2)
+        .map(|k| {
+            let z = buf[k];
+            let zc = buf[(n - k) % n];
+            let zc = Complex::new(zc.re, -zc.im);
+            // A = (Z_k + conj Z_{n-k}) / 2, B = (Z_k - conj Z_{n-k}) / (2i).
+            let a = (z + zc).scale(0.5);
+            let d = z - zc;
+            let b = Complex::new(d.im * 0.5, -d.re * 0.5);
+            (a.ln() + b.ln()).scale(members)
         })
-        .reduce(
-            || vec![Complex::new(0.0, 0.0); n / 2 + 1],
-            |mut acc, v| {
-                for (a, b) in acc.iter_mut().zip(&v) {
-                    *a = *a + *b;
-                }
-                acc
-            },
-        )
+        .collect()
 }
 
 /// The window of one combination: (start index on the lattice of span h, points), and its
