@@ -271,35 +271,9 @@ fn sample_cv(count: u64, sum: f64, sum_sq: f64) -> Option<f64> {
 
 /// Turns complete statistics into the report (and so the table).
 pub fn finish(study: &PartialStudy, options: &FinishOptions) -> Result<StudyReport, StudyError> {
-    if !study.is_complete() {
-        let missing: Vec<String> = (1..=study.partition_count)
-            .filter(|p| !study.partitions.contains(p))
-            .map(|p| p.to_string())
-            .collect();
-        return Err(StudyError::Data(format!(
-            "partitions {} of {} are missing",
-            missing.join(", "),
-            study.partition_count
-        )));
-    }
-    if !options.trend.is_finite() || options.trend <= -1.0 {
-        return Err(StudyError::Options(format!(
-            "--trend: {} must be a yearly rate above -1",
-            options.trend
-        )));
-    }
-    let years: Vec<i32> = (study.first_year..=study.last_year).collect();
-    let factor = |year: i32| (1.0 + options.trend).powi(options.pricing_year - year);
-    let exposure: Vec<f64> = (0..CELLS)
-        .map(|c| {
-            years
-                .iter()
-                .zip(&study.cells[c])
-                .map(|(&y, cy)| person_years(cy, y))
-                .sum()
-        })
-        .collect();
-    let total_exposure: f64 = exposure.iter().sum();
+    check_inputs(study, options)?;
+    let trended = Trended::new(study, options);
+    let total_exposure: f64 = trended.exposure.iter().sum();
     if total_exposure <= 0.0 {
         return Err(StudyError::Data(format!(
             "no person-years of exposure in {}-{}",
@@ -307,143 +281,21 @@ pub fn finish(study: &PartialStudy, options: &FinishOptions) -> Result<StudyRepo
         )));
     }
 
-    // (count, sum, sum of squares) per cell-year of a quantity, trended, in CNY.
-    let rate_pairs = |count: fn(&CellYear) -> u64| QuantityInput {
-        pairs: (0..CELLS)
-            .map(|c| {
-                years
-                    .iter()
-                    .zip(&study.cells[c])
-                    .map(|(&y, cy)| {
-                        let w = person_years(cy, y);
-                        (if w > 0.0 { count(cy) as f64 / w } else { 0.0 }, w)
-                    })
-                    .collect()
-            })
-            .collect(),
-    };
-    let mean_pairs = |sum: fn(&CellYear) -> (u64, u128)| QuantityInput {
-        pairs: (0..CELLS)
-            .map(|c| {
-                years
-                    .iter()
-                    .zip(&study.cells[c])
-                    .map(|(&y, cy)| {
-                        let (n, fen) = sum(cy);
-                        let v = if n > 0 {
-                            fen as f64 / 100.0 * factor(y) / n as f64
-                        } else {
-                            0.0
-                        };
-                        (v, n as f64)
-                    })
-                    .collect()
-            })
-            .collect(),
-    };
-    let pooled = |c: usize, sum: fn(&CellYear) -> (u64, u128, u128)| -> (u64, f64, f64) {
-        let (mut n, mut s, mut s2) = (0u64, 0.0, 0.0);
-        for (&y, cy) in years.iter().zip(&study.cells[c]) {
-            let (count, fen, fen_sq) = sum(cy);
-            let f = factor(y);
-            n += count;
-            s += fen as f64 / 100.0 * f;
-            s2 += fen_sq as f64 / 10_000.0 * f * f;
-        }
-        (n, s, s2)
+    let (freq_model, freq) = credibility_for(&trended.rate_pairs(|c| c.admissions))?;
+    let (sev_model, sev) = credibility_for(&trended.mean_pairs(|c| (c.admissions, c.oop_fen)))?;
+    let (need_model, need) = credibility_for(&trended.rate_pairs(|c| c.drug_users))?;
+    let (cost_model, cost) = credibility_for(&trended.mean_pairs(|c| (c.drug_users, c.drug_fen)))?;
+    let blended = Blended {
+        freq,
+        sev,
+        need,
+        cost,
     };
 
-    let (freq_model, freq) = credibility_for(&rate_pairs(|c| c.admissions))?;
-    let (sev_model, sev) = credibility_for(&mean_pairs(|c| (c.admissions, c.oop_fen)))?;
-    let (need_model, need) = credibility_for(&rate_pairs(|c| c.drug_users))?;
-    let (cost_model, cost) = credibility_for(&mean_pairs(|c| (c.drug_users, c.drug_fen)))?;
-
-    // The cv of a thin cell leans on its parent's (both sexes), then on its condition group's.
-    let oop = |c: usize| pooled(c, |cy| (cy.admissions, cy.oop_fen, cy.oop_fen_sq));
-    let pooled_cv = |cells: &[usize]| {
-        let (n, s, s2) = cells
-            .iter()
-            .map(|&c| oop(c))
-            .fold((0, 0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
-        sample_cv(n, s, s2)
-    };
-
-    let mut cells = Vec::with_capacity(CELLS);
-    for c in 0..CELLS {
-        let (band, sex, pre) = cell_parts(c);
-        let (n_adm, s_oop, s2_oop) = oop(c);
-        let (n_drug, s_drug, s2_drug) =
-            pooled(c, |cy| (cy.drug_users, cy.drug_fen, cy.drug_fen_sq));
-        let estimate = |kind, count: u64, weight: f64, s, s2, (z, value): (f64, f64)| {
-            let (obs, se) = observed(kind, count, weight, s, s2);
-            Estimate {
-                observed: obs,
-                se,
-                count,
-                weight,
-                z,
-                value,
-            }
-        };
-        let hospitalization_rate = estimate(Kind::Rate, n_adm, exposure[c], 0.0, 0.0, freq[c]);
-        let oop_cost_per_admission =
-            estimate(Kind::Mean, n_adm, n_adm as f64, s_oop, s2_oop, sev[c]);
-        let drug_need_rate = estimate(Kind::Rate, n_drug, exposure[c], 0.0, 0.0, need[c]);
-        let drug_cost_per_user =
-            estimate(Kind::Mean, n_drug, n_drug as f64, s_drug, s2_drug, cost[c]);
-        let cv_observed = sample_cv(n_adm, s_oop, s2_oop);
-        let parent_cells: Vec<usize> = (0..SEXES.len()).map(|s| cell_index(band, s, pre)).collect();
-        let group_cells: Vec<usize> = (0..AGE_BANDS.len())
-            .flat_map(|b| (0..SEXES.len()).map(move |s| cell_index(b, s, pre)))
-            .collect();
-        let all_cells: Vec<usize> = (0..CELLS).collect();
-        let fallback_cv = pooled_cv(&parent_cells)
-            .or_else(|| pooled_cv(&group_cells))
-            .or_else(|| pooled_cv(&all_cells));
-        let z = oop_cost_per_admission.z;
-        let cv_cost = match (cv_observed, fallback_cv) {
-            (Some(own), Some(parent)) => z * own + (1.0 - z) * parent,
-            (Some(own), None) => own,
-            (None, Some(parent)) => parent,
-            (None, None) => {
-                return Err(StudyError::Data(
-                    "fewer than two admissions in the whole study: the cost spread cannot be \
-                     estimated"
-                        .into(),
-                ));
-            }
-        };
-        cells.push(CellReport {
-            age_band: AGE_BANDS[band].to_string(),
-            sex: SEXES[sex].to_string(),
-            condition_group: CONDITION_GROUPS[usize::from(pre)].to_string(),
-            exposure_person_years: exposure[c],
-            population_share: exposure[c] / total_exposure,
-            hospitalization_rate,
-            oop_cost_per_admission,
-            cv_cost_observed: cv_observed,
-            cv_cost,
-            drug_need_rate,
-            drug_cost_per_user,
-        });
-    }
-    for cell in &cells {
-        let id = format!("{}/{}/{}", cell.age_band, cell.sex, cell.condition_group);
-        for (what, v) in [
-            (
-                "mean out-of-pocket cost per admission",
-                cell.oop_cost_per_admission.value,
-            ),
-            ("mean annual drug cost", cell.drug_cost_per_user.value),
-            ("cost cv", cell.cv_cost),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(StudyError::Data(format!(
-                    "cell {id}: no data for the {what}, in the cell or in its condition group"
-                )));
-            }
-        }
-    }
+    let cells = (0..CELLS)
+        .map(|c| cell_report(&trended, &blended, c, total_exposure))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_cells(&cells)?;
     Ok(StudyReport {
         first_year: study.first_year,
         last_year: study.last_year,
@@ -464,6 +316,247 @@ pub fn finish(study: &PartialStudy, options: &FinishOptions) -> Result<StudyRepo
         },
         cells,
     })
+}
+
+/// Refuses a study with partitions missing, and a trend that cannot be compounded.
+fn check_inputs(study: &PartialStudy, options: &FinishOptions) -> Result<(), StudyError> {
+    if !study.is_complete() {
+        let missing: Vec<String> = (1..=study.partition_count)
+            .filter(|p| !study.partitions.contains(p))
+            .map(|p| p.to_string())
+            .collect();
+        return Err(StudyError::Data(format!(
+            "partitions {} of {} are missing",
+            missing.join(", "),
+            study.partition_count
+        )));
+    }
+    if !options.trend.is_finite() || options.trend <= -1.0 {
+        return Err(StudyError::Options(format!(
+            "--trend: {} must be a yearly rate above -1",
+            options.trend
+        )));
+    }
+    Ok(())
+}
+
+/// The study's cell-years seen from the pricing year: costs trended, exposure per cell.
+struct Trended<'a> {
+    study: &'a PartialStudy,
+    years: Vec<i32>,
+    options: &'a FinishOptions,
+    exposure: Vec<f64>,
+}
+
+impl<'a> Trended<'a> {
+    fn new(study: &'a PartialStudy, options: &'a FinishOptions) -> Self {
+        let years: Vec<i32> = (study.first_year..=study.last_year).collect();
+        let exposure = (0..CELLS)
+            .map(|c| {
+                years
+                    .iter()
+                    .zip(&study.cells[c])
+                    .map(|(&y, cy)| person_years(cy, y))
+                    .sum()
+            })
+            .collect();
+        Trended {
+            study,
+            years,
+            options,
+            exposure,
+        }
+    }
+
+    /// The multiplier bringing a cost of `year` to the pricing year.
+    fn factor(&self, year: i32) -> f64 {
+        (1.0 + self.options.trend).powi(self.options.pricing_year - year)
+    }
+
+    fn cell_years(&self, c: usize) -> impl Iterator<Item = (i32, &CellYear)> {
+        self.years.iter().copied().zip(&self.study.cells[c])
+    }
+
+    /// (rate, person-years) per cell-year of a count.
+    fn rate_pairs(&self, count: fn(&CellYear) -> u64) -> QuantityInput {
+        QuantityInput {
+            pairs: (0..CELLS)
+                .map(|c| {
+                    self.cell_years(c)
+                        .map(|(y, cy)| {
+                            let w = person_years(cy, y);
+                            (if w > 0.0 { count(cy) as f64 / w } else { 0.0 }, w)
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// (trended mean in CNY, count) per cell-year of a (count, sum in fen).
+    fn mean_pairs(&self, sum: fn(&CellYear) -> (u64, u128)) -> QuantityInput {
+        QuantityInput {
+            pairs: (0..CELLS)
+                .map(|c| {
+                    self.cell_years(c)
+                        .map(|(y, cy)| {
+                            let (n, fen) = sum(cy);
+                            let v = if n > 0 {
+                                fen as f64 / 100.0 * self.factor(y) / n as f64
+                            } else {
+                                0.0
+                            };
+                            (v, n as f64)
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// (count, sum, sum of squares) over the years of a cell, trended, in CNY.
+    fn pooled(&self, c: usize, sum: fn(&CellYear) -> (u64, u128, u128)) -> (u64, f64, f64) {
+        let (mut n, mut s, mut s2) = (0u64, 0.0, 0.0);
+        for (y, cy) in self.cell_years(c) {
+            let (count, fen, fen_sq) = sum(cy);
+            let f = self.factor(y);
+            n += count;
+            s += fen as f64 / 100.0 * f;
+            s2 += fen_sq as f64 / 10_000.0 * f * f;
+        }
+        (n, s, s2)
+    }
+
+    fn oop(&self, c: usize) -> (u64, f64, f64) {
+        self.pooled(c, |cy| (cy.admissions, cy.oop_fen, cy.oop_fen_sq))
+    }
+
+    /// The cost cv of admissions pooled over `cells`.
+    fn pooled_cv(&self, cells: &[usize]) -> Option<f64> {
+        let (n, s, s2) = cells
+            .iter()
+            .map(|&c| self.oop(c))
+            .fold((0, 0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+        sample_cv(n, s, s2)
+    }
+
+    /// The cv of a thin cell leans on its parent's (both sexes), then on its condition group's,
+    /// then on the whole study's.
+    fn fallback_cv(&self, band: usize, pre: bool) -> Option<f64> {
+        let parent_cells: Vec<usize> = (0..SEXES.len()).map(|s| cell_index(band, s, pre)).collect();
+        let group_cells: Vec<usize> = (0..AGE_BANDS.len())
+            .flat_map(|b| (0..SEXES.len()).map(move |s| cell_index(b, s, pre)))
+            .collect();
+        let all_cells: Vec<usize> = (0..CELLS).collect();
+        self.pooled_cv(&parent_cells)
+            .or_else(|| self.pooled_cv(&group_cells))
+            .or_else(|| self.pooled_cv(&all_cells))
+    }
+}
+
+/// (z, credibility-weighted value) per cell of the four quantities.
+struct Blended {
+    freq: Vec<(f64, f64)>,
+    sev: Vec<(f64, f64)>,
+    need: Vec<(f64, f64)>,
+    cost: Vec<(f64, f64)>,
+}
+
+fn estimate(
+    kind: Kind,
+    count: u64,
+    weight: f64,
+    (s, s2): (f64, f64),
+    (z, value): (f64, f64),
+) -> Estimate {
+    let (observed, se) = observed(kind, count, weight, s, s2);
+    Estimate {
+        observed,
+        se,
+        count,
+        weight,
+        z,
+        value,
+    }
+}
+
+/// The report of cell `c`: its four estimates and its cost cv.
+fn cell_report(
+    trended: &Trended,
+    blended: &Blended,
+    c: usize,
+    total_exposure: f64,
+) -> Result<CellReport, StudyError> {
+    let (band, sex, pre) = cell_parts(c);
+    let exposure = trended.exposure[c];
+    let (n_adm, s_oop, s2_oop) = trended.oop(c);
+    let (n_drug, s_drug, s2_drug) =
+        trended.pooled(c, |cy| (cy.drug_users, cy.drug_fen, cy.drug_fen_sq));
+    let hospitalization_rate = estimate(Kind::Rate, n_adm, exposure, (0.0, 0.0), blended.freq[c]);
+    let oop_cost_per_admission = estimate(
+        Kind::Mean,
+        n_adm,
+        n_adm as f64,
+        (s_oop, s2_oop),
+        blended.sev[c],
+    );
+    let drug_need_rate = estimate(Kind::Rate, n_drug, exposure, (0.0, 0.0), blended.need[c]);
+    let drug_cost_per_user = estimate(
+        Kind::Mean,
+        n_drug,
+        n_drug as f64,
+        (s_drug, s2_drug),
+        blended.cost[c],
+    );
+    let cv_observed = sample_cv(n_adm, s_oop, s2_oop);
+    let z = oop_cost_per_admission.z;
+    let cv_cost = match (cv_observed, trended.fallback_cv(band, pre)) {
+        (Some(own), Some(parent)) => z * own + (1.0 - z) * parent,
+        (Some(own), None) => own,
+        (None, Some(parent)) => parent,
+        (None, None) => {
+            return Err(StudyError::Data(
+                "fewer than two admissions in the whole study: the cost spread cannot be \
+                 estimated"
+                    .into(),
+            ));
+        }
+    };
+    Ok(CellReport {
+        age_band: AGE_BANDS[band].to_string(),
+        sex: SEXES[sex].to_string(),
+        condition_group: CONDITION_GROUPS[usize::from(pre)].to_string(),
+        exposure_person_years: exposure,
+        population_share: exposure / total_exposure,
+        hospitalization_rate,
+        oop_cost_per_admission,
+        cv_cost_observed: cv_observed,
+        cv_cost,
+        drug_need_rate,
+        drug_cost_per_user,
+    })
+}
+
+/// Every value the table carries must be a positive number.
+fn check_cells(cells: &[CellReport]) -> Result<(), StudyError> {
+    for cell in cells {
+        let id = format!("{}/{}/{}", cell.age_band, cell.sex, cell.condition_group);
+        for (what, v) in [
+            (
+                "mean out-of-pocket cost per admission",
+                cell.oop_cost_per_admission.value,
+            ),
+            ("mean annual drug cost", cell.drug_cost_per_user.value),
+            ("cost cv", cell.cv_cost),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(StudyError::Data(format!(
+                    "cell {id}: no data for the {what}, in the cell or in its condition group"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The morbidity table in the shipped format (`scenarios/morbidity_default.csv`).
