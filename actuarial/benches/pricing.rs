@@ -3,11 +3,11 @@
 //! Runs `scenarios/benchmark.toml` (100,000 members, Poisson(0.08) admissions, lognormal cost
 //! per admission with mean 25,000 and cv 1.5, D 20,000, c 0.8, L 1,000,000; 100,000
 //! portfolio-years) on one thread and on all cores, then the numpy baseline
-//! (`../shared/bench/numpy_baseline.py`, linear in portfolio-years, so run at 10,000 and scaled)
-//! in the same process run, and prints throughput, wall times, ratios and the estimates side by
-//! side.
+//! (`bench/numpy_baseline.py` in this repository, linear in portfolio-years, so run at 10,000 and
+//! scaled) in the same process run, and prints throughput, wall times, ratios and the estimates
+//! side by side. Nothing outside the repository is read.
 //!
-//!     cargo bench -p actuarial --bench pricing [-- --numpy-years N] [--numpy PATH]
+//!     cargo bench -p actuarial --bench pricing [-- --numpy-years N] [--python PATH]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -51,17 +51,19 @@ fn main() {
     let numpy_years: u64 = arg_value(&args, "--numpy-years")
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let numpy_script = arg_value(&args, "--numpy")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("../shared/bench/numpy_baseline.py"));
+    let numpy_script = root.join("bench/numpy_baseline.py");
+    let python = arg_value(&args, "--python").unwrap_or_else(|| "python3".to_string());
 
     let members = scenario.total_members() as f64;
-    let years = scenario.simulations as f64;
+    let years = scenario.simulations() as f64;
     let member_years = members * years;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "case: {} ({} members x {} portfolio-years = {:.2e} member-years)",
-        scenario.name, members, years, member_years
+        scenario.name(),
+        members,
+        years,
+        member_years
     );
 
     let (one, t_one) = run(&scenario, 1);
@@ -96,7 +98,7 @@ fn main() {
         all.method.max_relative_discretisation_error
     );
 
-    let output = Command::new("python3")
+    let output = Command::new(&python)
         .arg(&numpy_script)
         .arg(numpy_years.to_string())
         .arg("1")

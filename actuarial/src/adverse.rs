@@ -11,6 +11,10 @@
 
 use serde::Serialize;
 
+use crate::premium::gross_premium;
+use crate::results::{AdverseSelectionResult, GroupTakeUp, PricingResults};
+use crate::scenario::{AdverseSelectionSpec, Scenario};
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PoolGroup {
     pub eligible: f64,
@@ -64,8 +68,14 @@ pub fn required_premium(groups: &[PoolGroup], params: &PoolParams, premium: f64)
     if n <= 0.0 {
         return None;
     }
-    let margin = params.cost_of_capital * params.risk_factor.max(0.0) * variance.sqrt();
-    Some((expected + margin) / (1.0 - params.expense_ratio) / n)
+    let excess = params.risk_factor.max(0.0) * variance.sqrt();
+    let premium = gross_premium(
+        expected,
+        excess,
+        params.expense_ratio,
+        params.cost_of_capital,
+    );
+    Some(premium.gross / n)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -161,6 +171,86 @@ pub fn renewal_path(
         }
     }
     out
+}
+
+/// The adverse-selection analysis of a priced scenario: the equilibrium premium (or that there is
+/// none up to the ceiling), take-up there per group, and the renewal path from the base premium.
+pub(crate) fn analyse(
+    scenario: &Scenario,
+    results: &PricingResults,
+    spec: &AdverseSelectionSpec,
+) -> AdverseSelectionResult {
+    let pool: Vec<PoolGroup> = scenario
+        .groups()
+        .iter()
+        .zip(&results.groups)
+        .map(|(g, r)| PoolGroup {
+            eligible: g.eligible,
+            base_take_up: g.base_take_up,
+            elasticity: g.elasticity,
+            pure_premium: r.stats.mean_payout_per_member,
+            variance: r.stats.std_payout_per_member * r.stats.std_payout_per_member,
+        })
+        .collect();
+    let p = &results.premium;
+    let std = results.portfolio.std;
+    let risk_factor = if std > 0.0 {
+        (p.risk_measure_value - p.expected_payout).max(0.0) / std
+    } else {
+        0.0
+    };
+    let base = p.flat_premium_per_member;
+    // Without a stated ceiling: ten times the base premium, far beyond what a flat inclusive
+    // product has been sold at.
+    let max_premium = spec
+        .max_premium
+        .unwrap_or(10.0 * base)
+        .max(f64::MIN_POSITIVE);
+    let params = PoolParams {
+        expense_ratio: scenario.pricing().expense_ratio,
+        cost_of_capital: scenario.pricing().cost_of_capital,
+        risk_factor,
+        max_premium,
+    };
+    let outcome = solve(&pool, &params);
+    let at = match outcome {
+        Outcome::Equilibrium { premium, .. } => premium,
+        Outcome::NoEquilibrium => max_premium,
+    };
+    let groups = scenario
+        .groups()
+        .iter()
+        .zip(&pool)
+        .map(|(g, pg)| {
+            let t = take_up(pg, at);
+            GroupTakeUp {
+                id: g.id.clone(),
+                take_up: t,
+                members: pg.eligible * t,
+            }
+        })
+        .collect();
+    let (status, premium_per_member, members, expected) = match outcome {
+        Outcome::Equilibrium { premium, members } => {
+            let expected = pool
+                .iter()
+                .map(|g| g.eligible * take_up(g, premium) * g.pure_premium)
+                .sum::<f64>()
+                / members.max(f64::MIN_POSITIVE);
+            ("equilibrium", Some(premium), Some(members), Some(expected))
+        }
+        Outcome::NoEquilibrium => ("no_equilibrium", None, None, None),
+    };
+    AdverseSelectionResult {
+        status: status.into(),
+        max_premium,
+        premium_per_member,
+        members,
+        expected_payout_per_member: expected,
+        risk_factor,
+        groups,
+        renewal: renewal_path(&pool, &params, base, spec.renewal_years),
+    }
 }
 
 #[cfg(test)]

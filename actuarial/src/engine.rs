@@ -1,32 +1,21 @@
-//! The Monte Carlo engine and the assembly of results.
-//!
-//! Simulation per portfolio-year and group: draw how many members have an inpatient payout, a
-//! drug payout, or both (binomial draws, exact), then draw only those members' payouts from the
-//! exact member-level distributions (alias tables). Members with no payout cost nothing, so the
-//! work is proportional to paying members, not to members.
-//!
-//! Reproducibility: portfolio-years are cut into fixed blocks of [`BLOCK_YEARS`]; block b uses
-//! `ChaCha8Rng::seed_from_u64(seed)` on stream b, and block results are merged sequentially in
-//! block order. Neither depends on the thread count, so neither do the results.
+//! A pricing run: build the member-level models, simulate, and assemble the results (with
+//! adverse selection and the sweep when the scenario asks for them).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Binomial, Distribution};
-use rayon::prelude::*;
+use crate::adverse;
+use crate::member::PayoutError;
+use std::collections::BTreeMap;
 
-use crate::adverse::{self, Outcome, PoolGroup, PoolParams};
-use crate::member::{PayoutDistribution, PayoutError, Resolution};
+use crate::exact::{self, ExactError, Lattice};
+use crate::member::PayoutDistribution;
+use crate::model::{FactorModels, GroupModel};
+use crate::montecarlo::{BLOCK_YEARS, GroupAcc, simulate};
+use crate::premium::gross_premium;
 use crate::results::*;
-use crate::scenario::{
-    Benefit, REPORT_LEVELS, RiskMeasure, Scenario, SweepKey, SweepSpec, TermKind,
-};
-use crate::stats::{MemberStats, Moments, Sample};
-
-/// Portfolio-years per block of work (one RNG stream each). Part of the reproducibility
-/// contract: changing it changes every result.
-pub const BLOCK_YEARS: u64 = 128;
+use crate::scenario::{Pricing, REPORT_LEVELS, RiskMeasure, Scenario, ScenarioError};
+use crate::stats::{MemberStats, Sample, TailEstimate};
+use crate::sweep;
 
 /// How to run: threads, progress and cancellation. All optional.
 #[derive(Debug, Default, Clone, Copy)]
@@ -54,6 +43,8 @@ pub enum PricingError {
         benefit: &'static str,
         source: PayoutError,
     },
+    #[error("sweep row {row}: {source}")]
+    SweepPoint { row: usize, source: ScenarioError },
 }
 
 /// Prices a scenario: main run, adverse selection and sweep when the scenario asks for them.
@@ -81,316 +72,416 @@ fn price_here(
     scenario: &Scenario,
     options: &RunOptions<'_>,
 ) -> Result<PricingResults, PricingError> {
-    let models = build_models(scenario)?;
-    let sim = simulate(&models, scenario.simulations, scenario.seed, options)?;
-    let mut results = assemble(scenario, &models, &sim);
-    if let Some(spec) = &scenario.adverse_selection {
-        results.adverse_selection = Some(adverse_selection(
-            scenario,
-            &results,
-            spec.max_premium,
-            spec.renewal_years,
-        ));
+    let models = FactorModels::build(scenario)?;
+    let run = distribution(scenario, &models, options)?;
+    let mut results = assemble(scenario, &models, &run);
+    if !scenario.risk_factors().is_empty() {
+        results.risk_factors = Some(factor_summary(scenario, &models)?);
     }
-    if let Some(spec) = &scenario.sweep {
-        results.sweep = Some(sweep(scenario, spec, options)?);
+    if let Some(spec) = scenario.adverse_selection() {
+        results.adverse_selection = Some(adverse::analyse(scenario, &results, spec));
+    }
+    if let Some(spec) = scenario.sweep() {
+        results.sweep = Some(sweep::run(scenario, spec, options)?);
     }
     Ok(results)
 }
 
-/// One group's member-level model.
-pub struct GroupModel {
-    pub members: u64,
-    pub inpatient: Option<PayoutDistribution>,
-    pub specialty_drug: Option<PayoutDistribution>,
-    q_inpatient: f64,
-    q_drug: f64,
-    /// The first binomial of the category draws has fixed parameters: built once.
-    first: Option<Binomial>,
+/// The distribution of the portfolio total as either method gives it: estimates with their
+/// Monte Carlo standard errors, or exact values with bounds on their numerical error in the
+/// same places.
+pub(crate) trait TotalDistribution {
+    /// (value, standard error or error bound)
+    fn mean(&self) -> (f64, f64);
+    fn std(&self) -> (f64, f64);
+    fn tail(&self, level: f64) -> TailEstimate;
+    fn prob_above(&self, x: f64) -> (f64, f64);
 }
 
-impl GroupModel {
+impl TotalDistribution for Sample {
+    fn mean(&self) -> (f64, f64) {
+        (self.mean, self.mean_se)
+    }
+    fn std(&self) -> (f64, f64) {
+        (self.std, self.std_se)
+    }
+    fn tail(&self, level: f64) -> TailEstimate {
+        Sample::tail(self, level)
+    }
+    fn prob_above(&self, x: f64) -> (f64, f64) {
+        Sample::prob_above(self, x)
+    }
+}
+
+/// The exact lattice distribution with its error bounds.
+pub(crate) struct ExactTotal {
+    pub lattice: Lattice,
+    pub error: ExactError,
+    /// Bound on the error of the mean from the member-level discretisation.
+    pub mean_error: f64,
+    std_error: f64,
+    mean: f64,
+    std: f64,
+}
+
+impl ExactTotal {
+    /// `moments` are the mean and variance of the total computed directly from the member
+    /// distributions; the lattice's own differ from them only by floating-point rounding in the
+    /// transforms (and the variance by the lattice rounding), which is added to the bounds.
     pub fn new(
-        members: u64,
-        inpatient: Option<PayoutDistribution>,
-        specialty_drug: Option<PayoutDistribution>,
+        lattice: Lattice,
+        error: ExactError,
+        mean_error: f64,
+        moments: (f64, f64),
+        variance_error: f64,
     ) -> Self {
-        let q = |d: &Option<PayoutDistribution>| {
-            d.as_ref().map_or(0.0, |d| d.prob_positive.clamp(0.0, 1.0))
-        };
-        let q_inpatient = q(&inpatient);
-        let q_drug = q(&specialty_drug);
-        let first_p = if q_inpatient > 0.0 && q_drug > 0.0 {
-            q_inpatient * q_drug
+        let (mean, var) = moments;
+        let std = var.max(0.0).sqrt();
+        let mean_error = mean_error + (lattice.mean() - mean).abs();
+        // d sd = d var / (2 sd).
+        let std_error = if std > 0.0 {
+            variance_error / (2.0 * std)
         } else {
-            q_inpatient.max(q_drug)
-        };
-        let first = if members > 0 && first_p > 0.0 {
-            Binomial::new(members, first_p).ok()
-        } else {
-            None
+            0.0
         };
         Self {
-            members,
-            inpatient,
-            specialty_drug,
-            q_inpatient,
-            q_drug,
-            first,
-        }
-    }
-
-    /// Members with (both, inpatient only, drug only) payouts this year. The benefits are
-    /// independent, so the categories are multinomial; drawn as successive binomials.
-    #[inline]
-    fn categories(&self, rng: &mut ChaCha8Rng) -> (u64, u64, u64) {
-        let Some(first) = &self.first else {
-            return (0, 0, 0);
-        };
-        let k = first.sample(rng);
-        let (qi, qd) = (self.q_inpatient, self.q_drug);
-        if qi > 0.0 && qd > 0.0 {
-            let rest = self.members - k;
-            let denom = 1.0 - qi * qd;
-            let p_inp = if denom > 0.0 {
-                (qi * (1.0 - qd) / denom).clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
-            let inp_only = binomial(rest, p_inp, rng);
-            // Given neither "both" nor "inpatient only", the drug-only probability is
-            // (1 - qi) qd / (1 - qi) = qd.
-            let drug_only = binomial(rest - inp_only, qd, rng);
-            (k, inp_only, drug_only)
-        } else if qi > 0.0 {
-            (0, k, 0)
-        } else {
-            (0, 0, k)
+            lattice,
+            error,
+            mean_error,
+            std_error: std_error + 1e-9 * std,
+            mean,
+            std,
         }
     }
 }
 
-#[inline]
-fn binomial(n: u64, p: f64, rng: &mut ChaCha8Rng) -> u64 {
-    if n == 0 || p <= 0.0 {
-        return 0;
+impl TotalDistribution for ExactTotal {
+    fn mean(&self) -> (f64, f64) {
+        (self.mean, self.mean_error)
     }
-    if p >= 1.0 {
-        return n;
+    fn std(&self) -> (f64, f64) {
+        // Rounding adds at most a relative `rounding_variance` to the variance, so at most half
+        // of it to the standard deviation.
+        (self.std, self.std_error)
     }
-    // Parameters are checked above, so construction cannot fail; 0 keeps the function total.
-    Binomial::new(n, p).map_or(0, |b| b.sample(rng))
+    fn tail(&self, level: f64) -> TailEstimate {
+        // Quantiles are read on the lattice: within one span, plus what the mean may be off.
+        let e = self.error.lattice_span + self.mean_error;
+        TailEstimate {
+            var: self.lattice.var(level),
+            var_se: e,
+            tvar: self.lattice.tvar(level),
+            tvar_se: e,
+        }
+    }
+    fn prob_above(&self, x: f64) -> (f64, f64) {
+        (
+            self.lattice.prob_above(x),
+            self.error.aliasing_mass + self.error.mass_defect,
+        )
+    }
 }
 
-pub fn build_models(scenario: &Scenario) -> Result<Vec<GroupModel>, PricingError> {
-    build_models_at(scenario, Resolution::default())
+/// One run's group figures and portfolio distribution, by the method the scenario asks for.
+pub(crate) struct Run {
+    pub groups: Vec<GroupResult>,
+    pub total: Box<dyn TotalDistribution + Send + Sync>,
+    pub exact: Option<ExactError>,
+    pub simulated_years: u64,
 }
 
-pub fn build_models_at(
+pub(crate) fn distribution(
     scenario: &Scenario,
-    resolution: Resolution,
-) -> Result<Vec<GroupModel>, PricingError> {
+    models: &FactorModels,
+    options: &RunOptions<'_>,
+) -> Result<Run, PricingError> {
+    if scenario.runs_exact() {
+        if options
+            .cancel
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(PricingError::Cancelled);
+        }
+        let (lattice, error) = exact::portfolio(models);
+        let groups = exact_group_results(scenario, models);
+        let mean_error = models
+            .grid
+            .weights
+            .iter()
+            .zip(&models.models)
+            .map(|(w, ms)| w * ms.iter().map(mean_error).sum::<f64>())
+            .sum();
+        if let Some(p) = options.progress {
+            p.fetch_add(scenario.simulations(), std::sync::atomic::Ordering::Relaxed);
+        }
+        let moments = mixed_moments(models);
+        // The variance of the total is sum n (E[Y^2] - E[Y]^2) per combination: its error is
+        // bounded through the members' std and mean error estimates.
+        let variance_error: f64 = models
+            .grid
+            .weights
+            .iter()
+            .zip(&models.models)
+            .map(|(w, ms)| {
+                w * ms
+                    .iter()
+                    .map(|m| {
+                        let n = m.members as f64;
+                        [&m.inpatient, &m.specialty_drug]
+                            .into_iter()
+                            .flatten()
+                            .map(|d| {
+                                let sd = d.variance().sqrt();
+                                n * (2.0 * sd * d.std_error_estimate + d.std_error_estimate.powi(2))
+                            })
+                            .sum::<f64>()
+                    })
+                    .sum::<f64>()
+            })
+            .sum();
+        return Ok(Run {
+            groups,
+            total: Box::new(ExactTotal::new(
+                lattice,
+                error,
+                mean_error,
+                moments,
+                variance_error,
+            )),
+            exact: Some(error),
+            // The scenario's count, as before: `method.name` says none were simulated.
+            simulated_years: scenario.simulations(),
+        });
+    }
+    let sim = simulate(models, scenario.simulations(), scenario.seed(), options)?;
+    let years = sim.totals.len() as f64;
+    let groups = scenario
+        .groups()
+        .iter()
+        .enumerate()
+        .zip(&sim.groups)
+        .map(|((i, g), acc)| group_result(&g.id, g.preexisting, models, i, acc, years))
+        .collect();
+    Ok(Run {
+        groups,
+        total: Box::new(Sample::new(&sim.totals)),
+        exact: None,
+        simulated_years: sim.totals.len() as u64,
+    })
+}
+
+/// Bound on a group's total mean error from discretisation: members x the per-benefit estimates.
+fn mean_error(m: &GroupModel) -> f64 {
+    [&m.inpatient, &m.specialty_drug]
+        .into_iter()
+        .flatten()
+        .map(|d| d.mean_error_estimate)
+        .sum::<f64>()
+        * m.members as f64
+}
+
+/// Group figures from the member distributions (mixed over the factor nodes), with the
+/// discretisation error estimates where Monte Carlo gives standard errors.
+fn exact_group_results(scenario: &Scenario, models: &FactorModels) -> Vec<GroupResult> {
     scenario
-        .groups
-        .par_iter()
-        .map(|g| {
-            let build = |b: Benefit| -> Result<Option<PayoutDistribution>, PricingError> {
-                match g.benefit_model(b, &scenario.benefits) {
-                    None => Ok(None),
-                    Some((f, s, t)) => PayoutDistribution::build(&f, &s, &t, resolution)
-                        .map(Some)
-                        .map_err(|source| PricingError::Payout {
-                            group: g.id.clone(),
-                            benefit: b.key(),
-                            source,
-                        }),
-                }
+        .groups()
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let e = mixed_exact_stats(models, i);
+            let part = |pick: fn(&GroupModel) -> Option<&PayoutDistribution>| {
+                pick(&models.models[0][i])?;
+                Some(mixed_benefit_stats(models, i, pick))
             };
-            Ok(GroupModel::new(
-                g.members,
-                build(Benefit::Inpatient)?,
-                build(Benefit::SpecialtyDrug)?,
-            ))
+            let err = mixed_errors(models, i);
+            let inpatient = part(|m| m.inpatient.as_deref());
+            let specialty_drug = part(|m| m.specialty_drug.as_deref());
+            let only = match (inpatient, specialty_drug) {
+                (Some(s), None) | (None, Some(s)) => Some(s),
+                _ => None,
+            };
+            GroupResult {
+                id: g.id.clone(),
+                members: g.members,
+                preexisting: g.preexisting,
+                stats: only.unwrap_or(PayoutStats {
+                    mean_payout_per_member: e.mean_payout_per_member,
+                    mean_payout_per_member_se: err.0,
+                    std_payout_per_member: e.std_payout_per_member,
+                    std_payout_per_member_se: err.1,
+                    prob_any_payout: e.prob_any_payout,
+                    prob_any_payout_se: err.2,
+                }),
+                by_benefit: ByBenefit {
+                    inpatient,
+                    specialty_drug,
+                },
+                exact: e,
+            }
         })
         .collect()
 }
 
-/// Per-group sums over simulated member-years.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GroupAcc {
-    pub n_inp_only: u64,
-    pub n_drug_only: u64,
-    pub n_both: u64,
-    pub inp_only: Moments,
-    pub drug_only: Moments,
-    pub both_inp: Moments,
-    pub both_drug: Moments,
-    pub both_total: Moments,
+/// Discretisation error estimates of a member-year's (mean, std, P(any payout)), weighted over
+/// the factor nodes; floating-point rounding (1e-12 relative) is the floor.
+fn mixed_errors(models: &FactorModels, g: usize) -> (f64, f64, f64) {
+    let mut out = (0.0, 0.0, 0.0);
+    for (w, ms) in models.grid.weights.iter().zip(&models.models) {
+        let m = &ms[g];
+        for d in [&m.inpatient, &m.specialty_drug].into_iter().flatten() {
+            out.0 += w * (d.mean_error_estimate + 1e-12 * d.mean);
+            out.1 += w * (d.std_error_estimate + 1e-12 * d.variance().sqrt());
+            out.2 += w * (d.prob_error_estimate + 1e-12 * d.prob_positive);
+        }
+    }
+    out
 }
 
-impl GroupAcc {
-    fn merge(&mut self, o: &Self) {
-        self.n_inp_only += o.n_inp_only;
-        self.n_drug_only += o.n_drug_only;
-        self.n_both += o.n_both;
-        self.inp_only.merge(&o.inp_only);
-        self.drug_only.merge(&o.drug_only);
-        self.both_inp.merge(&o.both_inp);
-        self.both_drug.merge(&o.both_drug);
-        self.both_total.merge(&o.both_total);
+/// One benefit's mean, std and P(payout > 0) per member-year, mixed over the factor nodes.
+fn mixed_benefit_stats(
+    models: &FactorModels,
+    g: usize,
+    pick: fn(&GroupModel) -> Option<&PayoutDistribution>,
+) -> PayoutStats {
+    let (mut m1, mut m2, mut p) = (0.0, 0.0, 0.0);
+    let (mut e1, mut e2, mut ep) = (0.0, 0.0, 0.0);
+    for (w, ms) in models.grid.weights.iter().zip(&models.models) {
+        if let Some(d) = pick(&ms[g]) {
+            m1 += w * d.mean;
+            m2 += w * d.second_moment;
+            p += w * d.prob_positive;
+            e1 += w * (d.mean_error_estimate + 1e-12 * d.mean);
+            e2 += w * (d.std_error_estimate + 1e-12 * d.variance().sqrt());
+            ep += w * (d.prob_error_estimate + 1e-12 * d.prob_positive);
+        }
+    }
+    PayoutStats {
+        mean_payout_per_member: m1,
+        mean_payout_per_member_se: e1,
+        std_payout_per_member: (m2 - m1 * m1).max(0.0).sqrt(),
+        std_payout_per_member_se: e2,
+        prob_any_payout: p,
+        prob_any_payout_se: ep,
     }
 }
 
-pub struct SimOutput {
-    /// Portfolio total per simulated year, in simulation order.
-    pub totals: Vec<f64>,
-    pub groups: Vec<GroupAcc>,
-}
-
-struct BlockOut {
-    totals: Vec<f64>,
-    groups: Vec<GroupAcc>,
-}
-
-/// Random words are drawn in batches before use, so that the accumulation loop makes no calls
-/// and its sums stay in registers. Words are consumed in the same order as one at a time.
-const BATCH: usize = 64;
-
-fn draw_many(dist: Option<&PayoutDistribution>, k: u64, rng: &mut ChaCha8Rng) -> Moments {
-    let (mut s1, mut s2, mut s3, mut s4) = (0.0, 0.0, 0.0, 0.0);
-    if let Some(d) = dist {
-        let mut words = [0u64; BATCH];
-        let mut left = k;
-        while left > 0 {
-            let n = left.min(BATCH as u64) as usize;
-            for w in &mut words[..n] {
-                *w = rng.next_u64();
-            }
-            for &w in &words[..n] {
-                let y = d.sample_positive_word(w);
-                let y2 = y * y;
-                s1 += y;
-                s2 += y2;
-                s3 += y2 * y;
-                s4 += y2 * y2;
-            }
-            left -= n as u64;
-        }
+/// A member-year's mean, std and P(any payout), mixed over the factor nodes: within a node the
+/// benefits are independent; across nodes the moments mix with the node probabilities.
+fn mixed_exact_stats(models: &FactorModels, g: usize) -> ExactStats {
+    let (mut m1, mut m2, mut p) = (0.0, 0.0, 0.0);
+    for (w, ms) in models.grid.weights.iter().zip(&models.models) {
+        let e = exact_stats(&ms[g]);
+        let second = e.std_payout_per_member.powi(2) + e.mean_payout_per_member.powi(2);
+        m1 += w * e.mean_payout_per_member;
+        m2 += w * second;
+        p += w * e.prob_any_payout;
     }
-    Moments { s1, s2, s3, s4 }
-}
-
-/// Members with payouts under both benefits: one inpatient and one drug draw each, in that
-/// order. Returns the sums for inpatient, drug and the member total.
-fn draw_both(
-    inpatient: &PayoutDistribution,
-    drug: &PayoutDistribution,
-    k: u64,
-    rng: &mut ChaCha8Rng,
-) -> (Moments, Moments, Moments) {
-    let (mut mi, mut md, mut mt) = (Moments::default(), Moments::default(), Moments::default());
-    let mut words = [0u64; BATCH];
-    let mut left = k;
-    while left > 0 {
-        let n = left.min((BATCH / 2) as u64) as usize;
-        for w in &mut words[..2 * n] {
-            *w = rng.next_u64();
-        }
-        for pair in words[..2 * n].chunks_exact(2) {
-            let yi = inpatient.sample_positive_word(pair[0]);
-            let yd = drug.sample_positive_word(pair[1]);
-            mi.add(yi);
-            md.add(yd);
-            mt.add(yi + yd);
-        }
-        left -= n as u64;
+    ExactStats {
+        mean_payout_per_member: m1,
+        std_payout_per_member: (m2 - m1 * m1).max(0.0).sqrt(),
+        prob_any_payout: p,
     }
-    (mi, md, mt)
 }
 
-fn run_block(
-    models: &[GroupModel],
-    seed: u64,
-    block: u64,
-    years: u64,
-    cancel: Option<&AtomicBool>,
-) -> Option<BlockOut> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(block);
-    let mut totals = Vec::with_capacity(years as usize);
-    let mut groups = vec![GroupAcc::default(); models.len()];
-    for _ in 0..years {
-        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return None;
-        }
-        let mut total = 0.0;
-        for (model, acc) in models.iter().zip(groups.iter_mut()) {
-            let (both, inp_only, drug_only) = model.categories(&mut rng);
-            if inp_only > 0 {
-                let m = draw_many(model.inpatient.as_ref(), inp_only, &mut rng);
-                acc.n_inp_only += inp_only;
-                acc.inp_only.merge(&m);
-                total += m.s1;
-            }
-            if drug_only > 0 {
-                let m = draw_many(model.specialty_drug.as_ref(), drug_only, &mut rng);
-                acc.n_drug_only += drug_only;
-                acc.drug_only.merge(&m);
-                total += m.s1;
-            }
-            if both > 0 {
-                acc.n_both += both;
-                if let (Some(di), Some(dd)) = (&model.inpatient, &model.specialty_drug) {
-                    let (mi, md, mt) = draw_both(di, dd, both, &mut rng);
-                    acc.both_inp.merge(&mi);
-                    acc.both_drug.merge(&md);
-                    acc.both_total.merge(&mt);
-                    total += mt.s1;
-                }
-            }
-        }
-        totals.push(total);
-    }
-    Some(BlockOut { totals, groups })
-}
-
-/// Simulates `years` portfolio-years. Blocks run in parallel in waves; each wave's results are
-/// merged in block order, which bounds memory (one wave of per-group sums at a time) and keeps
-/// the float summation order fixed.
-pub fn simulate(
-    models: &[GroupModel],
-    years: u64,
-    seed: u64,
-    options: &RunOptions<'_>,
-) -> Result<SimOutput, PricingError> {
-    let blocks = years.div_ceil(BLOCK_YEARS);
-    let wave = (rayon::current_num_threads() as u64).max(1) * 4;
-    let mut totals = Vec::with_capacity(years as usize);
-    let mut groups = vec![GroupAcc::default(); models.len()];
-    let mut start = 0;
-    while start < blocks {
-        let end = (start + wave).min(blocks);
-        let outs: Vec<Option<BlockOut>> = (start..end)
-            .into_par_iter()
-            .map(|b| {
-                let n = BLOCK_YEARS.min(years - b * BLOCK_YEARS);
-                let out = run_block(models, seed, b, n, options.cancel);
-                if let (Some(_), Some(p)) = (&out, options.progress) {
-                    p.fetch_add(n, Ordering::Relaxed);
-                }
-                out
+/// Mean and variance of the portfolio total at every factor combination, exactly from the
+/// member distributions (members are independent given the factors).
+fn conditional_moments(models: &FactorModels) -> Vec<(f64, f64)> {
+    models
+        .models
+        .iter()
+        .map(|ms| {
+            ms.iter().fold((0.0, 0.0), |(m, v), g| {
+                let e = exact_stats(g);
+                let n = g.members as f64;
+                (
+                    m + n * e.mean_payout_per_member,
+                    v + n * e.std_payout_per_member.powi(2),
+                )
             })
-            .collect();
-        for out in outs {
-            let out = out.ok_or(PricingError::Cancelled)?;
-            totals.extend_from_slice(&out.totals);
-            for (a, b) in groups.iter_mut().zip(&out.groups) {
-                a.merge(b);
+        })
+        .collect()
+}
+
+/// Mean and variance of the total over the factor combinations.
+fn mixed_moments(models: &FactorModels) -> (f64, f64) {
+    let cond = conditional_moments(models);
+    let w = &models.grid.weights;
+    let mean: f64 = w.iter().zip(&cond).map(|(w, (m, _))| w * m).sum();
+    let second: f64 = w.iter().zip(&cond).map(|(w, (m, v))| w * (v + m * m)).sum();
+    (mean, (second - mean * mean).max(0.0))
+}
+
+/// The variance decomposition over the factors and the figures without them.
+fn factor_summary(
+    scenario: &Scenario,
+    models: &FactorModels,
+) -> Result<FactorSummary, PricingError> {
+    let cond = conditional_moments(models);
+    let w = &models.grid.weights;
+    let mean: f64 = w.iter().zip(&cond).map(|(w, (m, _))| w * m).sum();
+    let process_variance: f64 = w.iter().zip(&cond).map(|(w, (_, v))| w * v).sum();
+    let between: f64 = w
+        .iter()
+        .zip(&cond)
+        .map(|(w, (m, _))| w * (m - mean).powi(2))
+        .sum();
+    let total_variance = process_variance + between;
+    let factors = scenario
+        .risk_factors()
+        .iter()
+        .enumerate()
+        .map(|(f, factor)| {
+            let nodes = &models.grid.nodes[f];
+            // E[total | factor f at node k], averaged over the other factors.
+            let mut by_node = vec![0.0; nodes.values.len()];
+            for ((combo, w), (m, _)) in models.grid.combos.iter().zip(w).zip(&cond) {
+                by_node[combo[f]] += w * m;
             }
-        }
-        start = end;
+            let explained: f64 = by_node
+                .iter()
+                .zip(&nodes.weights)
+                .map(|(s, nw)| nw * (s / nw - mean).powi(2))
+                .sum();
+            RiskFactorResult {
+                id: factor.id.clone(),
+                applies_to: factor
+                    .applies_to
+                    .iter()
+                    .map(|t| t.key().to_string())
+                    .collect(),
+                groups: factor.groups.len(),
+                distribution: format!("{:?}", factor.family).to_lowercase(),
+                mean: factor.mean,
+                cv: factor.cv,
+                variance_explained: if total_variance > 0.0 {
+                    explained / total_variance
+                } else {
+                    0.0
+                },
+                nodes: nodes.values.len(),
+                node_variance_kept: nodes.variance_kept,
+            }
+        })
+        .collect();
+    let base = FactorModels::without_factors(crate::model::build_models(scenario)?);
+    let (lattice, _) = exact::portfolio(&base);
+    let mut var = BTreeMap::new();
+    let mut tvar = BTreeMap::new();
+    for level in REPORT_LEVELS {
+        var.insert(level_key(level), lattice.var(level));
+        tvar.insert(level_key(level), lattice.tvar(level));
     }
-    Ok(SimOutput { totals, groups })
+    Ok(FactorSummary {
+        factors,
+        total_variance,
+        process_variance,
+        process_risk: ProcessRiskResult {
+            mean: lattice.mean(),
+            std: lattice.std(),
+            var,
+            tvar,
+        },
+    })
 }
 
 fn payout_stats(s: MemberStats) -> PayoutStats {
@@ -408,138 +499,207 @@ fn level_key(level: f64) -> String {
     format!("{level}")
 }
 
-struct Core {
-    groups: Vec<GroupResult>,
-    portfolio: PortfolioResult,
-    premium: PremiumResult,
-    sweep_tail: (f64, f64, f64, f64),
+/// The main figures of one run: per group, for the portfolio, and the premium.
+pub(crate) struct Summary {
+    pub groups: Vec<GroupResult>,
+    pub portfolio: PortfolioResult,
+    pub premium: PremiumResult,
+    /// VaR and TVaR at the pricing level (the sweep reports them).
+    pub pricing_tail: TailEstimate,
 }
 
-fn core(scenario: &Scenario, models: &[GroupModel], sim: &SimOutput) -> Core {
-    let years = sim.totals.len() as f64;
-    let mut groups = Vec::with_capacity(models.len());
-    for ((g, model), acc) in scenario.groups.iter().zip(models).zip(&sim.groups) {
-        let n = g.members as f64 * years;
-        let mut inp_m = acc.inp_only;
-        inp_m.merge(&acc.both_inp);
-        let mut drug_m = acc.drug_only;
-        drug_m.merge(&acc.both_drug);
-        let mut all_m = acc.inp_only;
-        all_m.merge(&acc.drug_only);
-        all_m.merge(&acc.both_total);
-        let inp = MemberStats::from_sums(n, (acc.n_inp_only + acc.n_both) as f64, &inp_m);
-        let drug = MemberStats::from_sums(n, (acc.n_drug_only + acc.n_both) as f64, &drug_m);
-        let all = MemberStats::from_sums(
-            n,
-            (acc.n_inp_only + acc.n_drug_only + acc.n_both) as f64,
-            &all_m,
-        );
-        let exact_parts = [&model.inpatient, &model.specialty_drug];
-        let mean: f64 = exact_parts
-            .iter()
-            .filter_map(|d| d.as_ref())
-            .map(|d| d.mean)
-            .sum();
-        let var: f64 = exact_parts
-            .iter()
-            .filter_map(|d| d.as_ref())
-            .map(|d| d.variance())
-            .sum();
-        let none: f64 = exact_parts
-            .iter()
-            .filter_map(|d| d.as_ref())
-            .map(|d| 1.0 - d.prob_positive)
-            .product();
-        groups.push(GroupResult {
-            id: g.id.clone(),
-            members: g.members,
-            preexisting: g.preexisting,
-            stats: payout_stats(all),
-            by_benefit: ByBenefit {
-                inpatient: model.inpatient.as_ref().map(|_| payout_stats(inp)),
-                specialty_drug: model.specialty_drug.as_ref().map(|_| payout_stats(drug)),
-            },
-            exact: ExactStats {
-                mean_payout_per_member: mean,
-                std_payout_per_member: var.sqrt(),
-                prob_any_payout: 1.0 - none,
-            },
-        });
-    }
-
-    let sample = Sample::new(&sim.totals);
+pub(crate) fn summarise(scenario: &Scenario, run: &Run) -> Summary {
+    let total = run.total.as_ref();
     let members = scenario.total_members();
+    let pricing_tail = total.tail(scenario.pricing().level);
+    let premium = premium_result(
+        scenario.pricing(),
+        total,
+        &pricing_tail,
+        &run.groups,
+        members,
+    );
+    Summary {
+        groups: run.groups.clone(),
+        portfolio: portfolio_result(members, total),
+        premium,
+        pricing_tail,
+    }
+}
+
+/// One group's simulated payout statistics per member-year, overall and by benefit, beside the
+/// exact (discretised) ones.
+fn group_result(
+    id: &str,
+    preexisting: bool,
+    models: &FactorModels,
+    g: usize,
+    acc: &GroupAcc,
+    years: f64,
+) -> GroupResult {
+    let model = &models.models[0][g];
+    let n = model.members as f64 * years;
+    let mut inp_m = acc.inp_only;
+    inp_m.merge(&acc.both_inp);
+    let mut drug_m = acc.drug_only;
+    drug_m.merge(&acc.both_drug);
+    let mut all_m = acc.inp_only;
+    all_m.merge(&acc.drug_only);
+    all_m.merge(&acc.both_total);
+    let inp = MemberStats::from_sums(n, (acc.n_inp_only + acc.n_both) as f64, &inp_m);
+    let drug = MemberStats::from_sums(n, (acc.n_drug_only + acc.n_both) as f64, &drug_m);
+    let all = MemberStats::from_sums(
+        n,
+        (acc.n_inp_only + acc.n_drug_only + acc.n_both) as f64,
+        &all_m,
+    );
+    GroupResult {
+        id: id.to_string(),
+        members: model.members,
+        preexisting,
+        stats: payout_stats(all),
+        by_benefit: ByBenefit {
+            inpatient: model.inpatient.as_ref().map(|_| payout_stats(inp)),
+            specialty_drug: model.specialty_drug.as_ref().map(|_| payout_stats(drug)),
+        },
+        exact: mixed_exact_stats(models, g),
+    }
+}
+
+/// Mean, std and P(any payout) of a member-year from the discretised distributions; the benefits
+/// are independent, so means and variances add.
+fn exact_stats(model: &GroupModel) -> ExactStats {
+    let parts = || {
+        [&model.inpatient, &model.specialty_drug]
+            .into_iter()
+            .flatten()
+    };
+    let mean: f64 = parts().map(|d| d.mean).sum();
+    let var: f64 = parts().map(|d| d.variance()).sum();
+    let none: f64 = parts().map(|d| 1.0 - d.prob_positive).product();
+    ExactStats {
+        mean_payout_per_member: mean,
+        std_payout_per_member: var.sqrt(),
+        prob_any_payout: 1.0 - none,
+    }
+}
+
+fn portfolio_result(members: u64, total: &dyn TotalDistribution) -> PortfolioResult {
     let mut portfolio = PortfolioResult {
         members,
-        mean: sample.mean,
-        mean_se: sample.mean_se,
-        std: sample.std,
-        std_se: sample.std_se,
+        mean: total.mean().0,
+        mean_se: total.mean().1,
+        std: total.std().0,
+        std_se: total.std().1,
         var: Default::default(),
         var_se: Default::default(),
         tvar: Default::default(),
         tvar_se: Default::default(),
     };
     for level in REPORT_LEVELS {
-        let t = sample.tail(level);
+        let t = total.tail(level);
         let k = level_key(level);
         portfolio.var.insert(k.clone(), t.var);
         portfolio.var_se.insert(k.clone(), t.var_se);
         portfolio.tvar.insert(k.clone(), t.tvar);
         portfolio.tvar_se.insert(k, t.tvar_se);
     }
+    portfolio
+}
 
-    let pricing = &scenario.pricing;
-    let tail = sample.tail(pricing.level);
+fn premium_result(
+    pricing: &Pricing,
+    total: &dyn TotalDistribution,
+    tail: &TailEstimate,
+    groups: &[GroupResult],
+    members: u64,
+) -> PremiumResult {
     let (measure, measure_se) = match pricing.risk_measure {
         RiskMeasure::Tvar => (tail.tvar, tail.tvar_se),
         RiskMeasure::Var => (tail.var, tail.var_se),
     };
-    let mean = sample.mean;
+    let mean = total.mean().0;
     let coc = pricing.cost_of_capital;
-    let excess = (measure - mean).max(0.0);
-    let risk_margin = coc * excess;
-    let risk_margin_se = coc * (measure_se + sample.mean_se);
+    let build_up = gross_premium(
+        mean,
+        measure - mean,
+        pricing.expense_ratio,
+        pricing.cost_of_capital,
+    );
+    let gross = build_up.gross;
     let load = 1.0 / (1.0 - pricing.expense_ratio);
-    let gross = (mean + risk_margin) * load;
     // (1 - coc) mean + coc measure, errors combined as if perfectly correlated (an upper bound).
-    let gross_se = ((1.0 - coc).abs() * sample.mean_se + coc * measure_se) * load;
+    let gross_se = ((1.0 - coc).abs() * total.mean().1 + coc * measure_se) * load;
     let nm = members.max(1) as f64;
     let flat = gross / nm;
-    let flat_se = gross_se / nm;
-    let loss_ratio = if gross > 0.0 { mean / gross } else { 0.0 };
-    let denom = mean + risk_margin;
+    let denom = mean + build_up.risk_margin;
     let loss_ratio_se = if denom > 0.0 {
-        (1.0 - pricing.expense_ratio) * coc * (measure * sample.mean_se + mean * measure_se)
+        (1.0 - pricing.expense_ratio) * coc * (measure * total.mean().1 + mean * measure_se)
             / (denom * denom)
     } else {
         0.0
     };
-    let (p_exceed, p_exceed_se) = sample.prob_above(gross);
+    let (p_exceed, p_exceed_se) = total.prob_above(gross);
+    PremiumResult {
+        risk_measure: pricing.risk_measure,
+        level: pricing.level,
+        expense_ratio: pricing.expense_ratio,
+        cost_of_capital: coc,
+        expected_payout: mean,
+        expected_payout_se: total.mean().1,
+        risk_measure_value: measure,
+        risk_measure_value_se: measure_se,
+        risk_margin: build_up.risk_margin,
+        risk_margin_se: coc * (measure_se + total.mean().1),
+        expenses: build_up.expenses,
+        gross_premium: gross,
+        gross_premium_se: gross_se,
+        flat_premium_per_member: flat,
+        flat_premium_per_member_se: gross_se / nm,
+        expected_loss_ratio: if gross > 0.0 { mean / gross } else { 0.0 },
+        expected_loss_ratio_se: loss_ratio_se,
+        prob_loss_ratio_above_100: p_exceed,
+        prob_loss_ratio_above_100_se: p_exceed_se,
+        target: pricing
+            .target_loss_ratio
+            .map(|t| target_result(t, pricing, total, build_up.risk_margin, nm)),
+        cross_subsidy: cross_subsidy(groups, flat, mean / nm),
+    }
+}
 
-    let target = pricing.target_loss_ratio.map(|t| {
-        let premium = mean / t;
-        let margin = premium * (1.0 - pricing.expense_ratio) - mean;
-        let (p, p_se) = sample.prob_above(premium);
-        TargetLossRatioResult {
-            target_loss_ratio: t,
-            premium_per_member: premium / nm,
-            premium_per_member_se: sample.mean_se / t / nm,
-            gross_premium: premium,
-            margin,
-            margin_per_member: margin / nm,
-            margin_to_risk_margin: if risk_margin > 0.0 {
-                margin / risk_margin
-            } else {
-                0.0
-            },
-            prob_loss_ratio_above_100: p,
-            prob_loss_ratio_above_100_se: p_se,
-        }
-    });
+/// The premium at a target loss ratio and what it leaves after expenses and claims.
+fn target_result(
+    target: f64,
+    pricing: &Pricing,
+    total: &dyn TotalDistribution,
+    risk_margin: f64,
+    members: f64,
+) -> TargetLossRatioResult {
+    let mean = total.mean().0;
+    let premium = mean / target;
+    let margin = premium * (1.0 - pricing.expense_ratio) - mean;
+    let (p, p_se) = total.prob_above(premium);
+    TargetLossRatioResult {
+        target_loss_ratio: target,
+        premium_per_member: premium / members,
+        premium_per_member_se: total.mean().1 / target / members,
+        gross_premium: premium,
+        margin,
+        margin_per_member: margin / members,
+        margin_to_risk_margin: if risk_margin > 0.0 {
+            margin / risk_margin
+        } else {
+            0.0
+        },
+        prob_loss_ratio_above_100: p,
+        prob_loss_ratio_above_100_se: p_se,
+    }
+}
 
-    let mean_per_member = mean / nm;
-    let cross_subsidy = groups
+/// Who pays for whom under the flat premium: each group's own loaded premium (the flat premium
+/// scaled by its expected payout relative to the portfolio's) against the flat one.
+fn cross_subsidy(groups: &[GroupResult], flat: f64, mean_per_member: f64) -> Vec<CrossSubsidyRow> {
+    groups
         .iter()
         .map(|g| {
             let b = g.stats.mean_payout_per_member;
@@ -562,44 +722,13 @@ fn core(scenario: &Scenario, models: &[GroupModel], sim: &SimOutput) -> Core {
                 loss_ratio: if flat > 0.0 { b / flat } else { 0.0 },
             }
         })
-        .collect();
-
-    let premium = PremiumResult {
-        risk_measure: pricing.risk_measure,
-        level: pricing.level,
-        expense_ratio: pricing.expense_ratio,
-        cost_of_capital: coc,
-        expected_payout: mean,
-        expected_payout_se: sample.mean_se,
-        risk_measure_value: measure,
-        risk_measure_value_se: measure_se,
-        risk_margin,
-        risk_margin_se,
-        expenses: gross * pricing.expense_ratio,
-        gross_premium: gross,
-        gross_premium_se: gross_se,
-        flat_premium_per_member: flat,
-        flat_premium_per_member_se: flat_se,
-        expected_loss_ratio: loss_ratio,
-        expected_loss_ratio_se: loss_ratio_se,
-        prob_loss_ratio_above_100: p_exceed,
-        prob_loss_ratio_above_100_se: p_exceed_se,
-        target,
-        cross_subsidy,
-    };
-    Core {
-        groups,
-        portfolio,
-        premium,
-        sweep_tail: (tail.var, tail.var_se, tail.tvar, tail.tvar_se),
-    }
+        .collect()
 }
 
-pub fn assemble(scenario: &Scenario, models: &[GroupModel], sim: &SimOutput) -> PricingResults {
-    let c = core(scenario, models, sim);
+fn method_info(models: &FactorModels, exact: Option<&ExactError>) -> MethodInfo {
     let mut max_rel: f64 = 0.0;
     let mut max_prob: f64 = 0.0;
-    for m in models {
+    for m in models.all() {
         for d in [&m.inpatient, &m.specialty_drug].into_iter().flatten() {
             if d.mean > 0.0 {
                 max_rel = max_rel.max(d.mean_error_estimate / d.mean);
@@ -607,236 +736,80 @@ pub fn assemble(scenario: &Scenario, models: &[GroupModel], sim: &SimOutput) -> 
             max_prob = max_prob.max(d.prob_error_estimate);
         }
     }
+    let factors = if models.models.len() > 1 {
+        format!(
+            " Risk factors: each portfolio-year draws one of {} combinations of factor nodes \
+             (each factor's distribution cut into strata of fixed probability, one node per \
+             stratum at its conditional mean).",
+            models.models.len()
+        )
+    } else {
+        String::new()
+    };
+    let (name, description) = match exact {
+        Some(e) => (
+            "exact",
+            format!(
+                "Exact: the member-level payout distributions of each group are put on one \
+                 lattice (span {:.1}, up to {} points), the group total is exp(n log phi) in \
+                 Fourier space, groups multiply and one inverse FFT gives the portfolio total.{} \
+                 Error bounds replace standard errors: wrapped-around mass at most {:.1e}, \
+                 rounding to the lattice adds at most {:.1e} of the variance.",
+                e.lattice_span,
+                e.lattice_points,
+                factors.replace(
+                    "each portfolio-year draws one of",
+                    "the distribution is a mixture over"
+                ),
+                e.aliasing_mass,
+                e.rounding_variance
+            ),
+        ),
+        None => (
+            "monte_carlo",
+            format!(
+                "Monte Carlo: per portfolio-year and group, binomial counts of members with a \
+                 payout (inpatient, specialty drug, both); their payouts drawn from the \
+                 member-level payout distributions, computed exactly up to discretisation \
+                 (single-claim cells at exact conditional means; compound claims by FFT of a \
+                 moment-matched lattice).{factors}"
+            ),
+        ),
+    };
+    MethodInfo {
+        name: name.to_string(),
+        description,
+        rng: "ChaCha8Rng seeded with seed, stream = block index".to_string(),
+        block_years: BLOCK_YEARS,
+        max_relative_discretisation_error: max_rel,
+        max_prob_discretisation_error: max_prob,
+        exact_error: exact.map(|e| ExactErrorBound {
+            lattice_span: e.lattice_span,
+            lattice_points: e.lattice_points,
+            aliasing_mass: e.aliasing_mass,
+            rounding_variance: e.rounding_variance,
+            mass_defect: e.mass_defect,
+        }),
+    }
+}
+
+pub(crate) fn assemble(scenario: &Scenario, models: &FactorModels, run: &Run) -> PricingResults {
+    let s = summarise(scenario, run);
     PricingResults {
-        name: scenario.name.clone(),
-        currency: scenario.currency.clone(),
-        seed: scenario.seed,
-        simulations: sim.totals.len() as u64,
+        name: scenario.name().to_string(),
+        currency: scenario.currency().to_string(),
+        seed: scenario.seed(),
+        simulations: run.simulated_years,
         scenario_hash: scenario.hash(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: env!("PUHUI_GIT_COMMIT").to_string(),
         members: scenario.total_members(),
-        groups: c.groups,
-        portfolio: c.portfolio,
-        premium: c.premium,
+        groups: s.groups,
+        portfolio: s.portfolio,
+        premium: s.premium,
         adverse_selection: None,
         sweep: None,
-        method: MethodInfo {
-            description: "Per portfolio-year and group: binomial counts of members with a payout \
-                (inpatient, specialty drug, both); their payouts drawn from the member-level \
-                payout distributions, computed exactly up to discretisation (single-claim cells \
-                at exact conditional means; compound claims by FFT of a moment-matched lattice)."
-                .to_string(),
-            rng: "ChaCha8Rng seeded with seed, stream = block index".to_string(),
-            block_years: BLOCK_YEARS,
-            max_relative_discretisation_error: max_rel,
-            max_prob_discretisation_error: max_prob,
-        },
+        risk_factors: None,
+        method: method_info(models, run.exact.as_ref()),
     }
-}
-
-fn adverse_selection(
-    scenario: &Scenario,
-    results: &PricingResults,
-    max_premium: Option<f64>,
-    renewal_years: u32,
-) -> AdverseSelectionResult {
-    let pool: Vec<PoolGroup> = scenario
-        .groups
-        .iter()
-        .zip(&results.groups)
-        .map(|(g, r)| PoolGroup {
-            eligible: g.eligible,
-            base_take_up: g.base_take_up,
-            elasticity: g.elasticity,
-            pure_premium: r.stats.mean_payout_per_member,
-            variance: r.stats.std_payout_per_member * r.stats.std_payout_per_member,
-        })
-        .collect();
-    let p = &results.premium;
-    let std = results.portfolio.std;
-    let risk_factor = if std > 0.0 {
-        (p.risk_measure_value - p.expected_payout).max(0.0) / std
-    } else {
-        0.0
-    };
-    let base = p.flat_premium_per_member;
-    // Without a stated ceiling: ten times the base premium, far beyond what a flat inclusive
-    // product has been sold at.
-    let max_premium = max_premium.unwrap_or(10.0 * base).max(f64::MIN_POSITIVE);
-    let params = PoolParams {
-        expense_ratio: scenario.pricing.expense_ratio,
-        cost_of_capital: scenario.pricing.cost_of_capital,
-        risk_factor,
-        max_premium,
-    };
-    let outcome = adverse::solve(&pool, &params);
-    let renewal = adverse::renewal_path(&pool, &params, base, renewal_years);
-    let at = match outcome {
-        Outcome::Equilibrium { premium, .. } => premium,
-        Outcome::NoEquilibrium => max_premium,
-    };
-    let groups = scenario
-        .groups
-        .iter()
-        .zip(&pool)
-        .map(|(g, pg)| {
-            let t = adverse::take_up(pg, at);
-            GroupTakeUp {
-                id: g.id.clone(),
-                take_up: t,
-                members: pg.eligible * t,
-            }
-        })
-        .collect();
-    match outcome {
-        Outcome::Equilibrium { premium, members } => {
-            let expected: f64 = pool
-                .iter()
-                .map(|g| g.eligible * adverse::take_up(g, premium) * g.pure_premium)
-                .sum::<f64>()
-                / members.max(f64::MIN_POSITIVE);
-            AdverseSelectionResult {
-                status: "equilibrium".into(),
-                max_premium,
-                premium_per_member: Some(premium),
-                members: Some(members),
-                expected_payout_per_member: Some(expected),
-                risk_factor,
-                groups,
-                renewal,
-            }
-        }
-        Outcome::NoEquilibrium => AdverseSelectionResult {
-            status: "no_equilibrium".into(),
-            max_premium,
-            premium_per_member: None,
-            members: None,
-            expected_payout_per_member: None,
-            risk_factor,
-            groups,
-            renewal,
-        },
-    }
-}
-
-/// The scenario at one sweep point: term values replace the scenario's and the groups' own;
-/// `take_up_scale` multiplies every group's enrolment, capped at its eligible population.
-pub fn sweep_point(scenario: &Scenario, spec: &SweepSpec, values: &[f64]) -> Scenario {
-    let mut s = scenario.clone();
-    s.sweep = None;
-    s.adverse_selection = None;
-    s.simulations = spec.simulations;
-    for (axis, &x) in spec.axes.iter().zip(values) {
-        match axis.key {
-            SweepKey::Term(b, kind) => {
-                if let Some(t) = s.benefits.get_mut(b) {
-                    match kind {
-                        TermKind::Deductible => t.deductible = x,
-                        TermKind::Coinsurance => t.coinsurance = x,
-                        TermKind::CoinsurancePreexisting => t.coinsurance_preexisting = x,
-                        TermKind::AnnualLimit => t.annual_limit = x,
-                    }
-                }
-                for g in &mut s.groups {
-                    let o = match b {
-                        Benefit::Inpatient => g.inpatient.as_mut().map(|r| &mut r.overrides),
-                        Benefit::SpecialtyDrug => {
-                            g.specialty_drug.as_mut().map(|r| &mut r.overrides)
-                        }
-                    };
-                    if let Some(o) = o {
-                        match kind {
-                            TermKind::Deductible => o.deductible = None,
-                            TermKind::Coinsurance => o.coinsurance = None,
-                            TermKind::CoinsurancePreexisting => o.coinsurance_preexisting = None,
-                            TermKind::AnnualLimit => o.annual_limit = None,
-                        }
-                    }
-                }
-            }
-            SweepKey::TakeUpScale => {
-                for g in &mut s.groups {
-                    let scaled = (g.members as f64 * x)
-                        .round()
-                        .min(g.eligible.floor().max(g.members as f64));
-                    g.members = scaled.max(0.0) as u64;
-                }
-            }
-        }
-    }
-    s
-}
-
-/// All combinations, first axis slowest.
-pub fn sweep_combinations(spec: &SweepSpec) -> Vec<Vec<f64>> {
-    let mut rows: Vec<Vec<f64>> = vec![Vec::new()];
-    for axis in &spec.axes {
-        rows = rows
-            .into_iter()
-            .flat_map(|r| {
-                axis.values.iter().map(move |&v| {
-                    let mut r = r.clone();
-                    r.push(v);
-                    r
-                })
-            })
-            .collect();
-    }
-    rows
-}
-
-fn sweep(
-    scenario: &Scenario,
-    spec: &SweepSpec,
-    options: &RunOptions<'_>,
-) -> Result<SweepResult, PricingError> {
-    let mut rows = Vec::new();
-    // take_up_scale is the last axis, so consecutive rows often differ only in enrolment: the
-    // member-level distributions of the previous row are then reused.
-    let mut previous: Option<(Vec<u64>, Vec<GroupModel>)> = None;
-    for values in sweep_combinations(spec) {
-        let s = sweep_point(scenario, spec, &values);
-        let term_key: Vec<u64> = spec
-            .axes
-            .iter()
-            .zip(&values)
-            .filter(|(a, _)| a.key != SweepKey::TakeUpScale)
-            .map(|(_, v)| v.to_bits())
-            .collect();
-        let models = match previous.take() {
-            Some((key, models)) if key == term_key => models
-                .into_iter()
-                .zip(&s.groups)
-                .map(|(m, g)| GroupModel::new(g.members, m.inpatient, m.specialty_drug))
-                .collect(),
-            _ => build_models(&s)?,
-        };
-        // The same seed and streams at every point: common random numbers make differences
-        // between rows much less noisy than the rows themselves.
-        let sim = simulate(&models, s.simulations, s.seed, options)?;
-        let c = core(&s, &models, &sim);
-        let (var, var_se, tvar, tvar_se) = c.sweep_tail;
-        rows.push(SweepRow {
-            values,
-            members: s.total_members(),
-            expected_payout: c.premium.expected_payout,
-            expected_payout_se: c.premium.expected_payout_se,
-            flat_premium_per_member: c.premium.flat_premium_per_member,
-            flat_premium_per_member_se: c.premium.flat_premium_per_member_se,
-            expected_loss_ratio: c.premium.expected_loss_ratio,
-            var,
-            var_se,
-            tvar,
-            tvar_se,
-            prob_loss_ratio_above_100: c.premium.prob_loss_ratio_above_100,
-        });
-        previous = Some((term_key, models));
-    }
-    Ok(SweepResult {
-        simulations: spec.simulations,
-        level: scenario.pricing.level,
-        keys: spec.axes.iter().map(|a| a.key.name()).collect(),
-        rows,
-    })
 }

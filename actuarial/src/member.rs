@@ -104,6 +104,8 @@ pub struct PayoutDistribution {
     pub mean_error_estimate: f64,
     /// The same for P(Y > 0).
     pub prob_error_estimate: f64,
+    /// The same for the standard deviation of Y.
+    pub std_error_estimate: f64,
     /// Atoms in the sampling table after merging (see [`merge_for_sampling`]).
     pub sampling_atoms: usize,
     /// Relative loss of E[Y^2] from merging atoms for sampling (mean and P(Y > 0) are kept).
@@ -139,7 +141,8 @@ impl PayoutDistribution {
         let fine = build_core(frequency, severity, terms, resolution)?;
         let coarse = build_core(frequency, severity, terms, resolution.coarser())?;
         let (mean, second) = moments(&fine.values, &fine.probs);
-        let (coarse_mean, _) = moments(&coarse.values, &coarse.probs);
+        let (coarse_mean, coarse_second) = moments(&coarse.values, &coarse.probs);
+        let std = |m: f64, s: f64| (s - m * m).max(0.0).sqrt();
         let (sample_values, sample_probs) =
             merge_for_sampling(&fine.values, &fine.probs, terms.annual_limit);
         let (_, sample_second) = moments(&sample_values, &sample_probs);
@@ -160,6 +163,7 @@ impl PayoutDistribution {
             atoms: fine.values.len(),
             mean_error_estimate: (mean - coarse_mean).abs(),
             prob_error_estimate: (fine.prob_positive - coarse.prob_positive).abs(),
+            std_error_estimate: (std(mean, second) - std(coarse_mean, coarse_second)).abs(),
             sampling_atoms: sample_values.len(),
             sampling_second_moment_loss: if second > 0.0 {
                 ((second - sample_second) / second).max(0.0)
@@ -170,6 +174,31 @@ impl PayoutDistribution {
             probs: fine.probs,
             table,
         })
+    }
+
+    /// The distribution of a single-event benefit whose event probability is multiplied by `k`
+    /// (capped at probability 1): the payout given an event is unchanged, so every atom's
+    /// probability and the moments scale by the same ratio, and the sampling table (conditional
+    /// on a payout) is kept. None for a compound distribution, which must be rebuilt.
+    pub fn with_event_probability_scaled(&self, p_event: f64, k: f64) -> Option<Self> {
+        if self.method == PayoutMethod::Compound {
+            return None;
+        }
+        if self.method == PayoutMethod::None || p_event <= 0.0 {
+            return Some(self.clone());
+        }
+        let ratio = (p_event * k).min(1.0) / p_event;
+        let mut out = self.clone();
+        out.prob_positive *= ratio;
+        out.mean *= ratio;
+        out.second_moment *= ratio;
+        out.mean_error_estimate *= ratio;
+        out.prob_error_estimate *= ratio;
+        out.std_error_estimate *= ratio.sqrt();
+        for p in &mut out.probs {
+            *p *= ratio;
+        }
+        Some(out)
     }
 
     /// Var[Y].
@@ -382,6 +411,23 @@ fn compound(
     if m < 1 || m > 2 * max_cells + 2 {
         return Err(PayoutError::Numerical("lattice size out of range"));
     }
+    let f = discretise_capped(severity, h, m);
+    let g = compound_on_lattice(&f, frequency)?;
+    let below_cap: f64 = g.iter().sum();
+    let tail = (1.0 - below_cap).max(0.0);
+    let (values, probs, prob_positive) = payout_atoms(&g, tail, h, terms, frequency);
+    Ok(Core {
+        method: PayoutMethod::Compound,
+        prob_positive,
+        span: h,
+        values,
+        probs,
+    })
+}
+
+/// Severity on the lattice 0, h, ..., m h by local moment matching (mass at j h from the cells on
+/// either side, weighted linearly); the top point carries all cost >= m h.
+fn discretise_capped(severity: &Severity, h: f64, m: usize) -> Vec<f64> {
     let top = m as f64 * h;
     let lev = |x: f64| severity.lev(x.min(top));
     // Local moment matching: mass at j h from the cells on either side, weighted linearly.
@@ -398,6 +444,14 @@ fn compound(
             *v = 0.0;
         }
     }
+    f
+}
+
+/// The annual cost on the lattice below the top point, m = f.len() - 1 points: the compound of
+/// the frequency with the lattice severity `f`, by FFT of the generating function with
+/// exponential tilting.
+fn compound_on_lattice(f: &[f64], frequency: &Frequency) -> Result<Vec<f64>, PayoutError> {
+    let m = f.len() - 1;
 
     let n = (2 * (m + 1)).next_power_of_two().max(64);
     // Tilting by exp(-theta j) suppresses wrap-around by exp(-12) on top of the (already tiny)
@@ -428,8 +482,19 @@ fn compound(
     if g.iter().any(|v| !v.is_finite()) {
         return Err(PayoutError::Numerical("non-finite aggregate probability"));
     }
-    let below_cap: f64 = g.iter().sum();
-    let tail = (1.0 - below_cap).max(0.0);
+    Ok(g)
+}
+
+/// Payout atoms from the annual cost on the lattice (`g`, span h) and the mass at or above the
+/// cap (`tail`): (payouts, probabilities, P(Y > 0)).
+fn payout_atoms(
+    g: &[f64],
+    tail: f64,
+    h: f64,
+    terms: &PayoutTerms,
+    frequency: &Frequency,
+) -> (Vec<f64>, Vec<f64>, f64) {
+    let d = terms.deductible;
 
     let mut values = Vec::new();
     let mut probs = Vec::new();
@@ -468,13 +533,7 @@ fn compound(
         }
         1.0 - p0
     };
-    Ok(Core {
-        method: PayoutMethod::Compound,
-        prob_positive,
-        span: h,
-        values,
-        probs,
-    })
+    (values, probs, prob_positive)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::results::{PricingResults, SweepResult};
+use crate::results::{AdverseSelectionResult, FactorSummary, PricingResults, SweepResult};
 use crate::scenario::RiskMeasure;
 
 /// Thousands-separated amount with `decimals` places.
@@ -49,31 +49,73 @@ fn measure_name(m: RiskMeasure) -> &'static str {
 /// are in currency units to 2 decimals; portfolio amounts to whole units.
 pub fn render_report(r: &PricingResults) -> String {
     let mut o = String::new();
-    let cur = &r.currency;
-    let _ = writeln!(o, "Pricing report: {}", r.name);
-    let _ = writeln!(
-        o,
-        "seed {}  simulations {} portfolio-years  scenario sha256 {}  version {}  commit {}",
-        r.seed,
-        money(r.simulations as f64, 0),
-        r.scenario_hash,
-        r.version,
-        r.git_commit
-    );
-    let _ = writeln!(
-        o,
-        "{} members in {} groups; amounts in {cur}; +- is one standard error of the Monte Carlo estimate\n",
-        money(r.members as f64, 0),
-        r.groups.len()
-    );
+    header(&mut o, r);
+    groups_table(&mut o, r);
+    portfolio(&mut o, r);
+    if let Some(f) = &r.risk_factors {
+        risk_factors(&mut o, r, f);
+    }
+    premium_build_up(&mut o, r);
+    cross_subsidy(&mut o, r);
+    if let Some(a) = &r.adverse_selection {
+        adverse_selection(&mut o, a);
+    }
+    if let Some(s) = &r.sweep {
+        let _ = writeln!(
+            o,
+            "\nSweep ({} portfolio-years per row; VaR/TVaR at {})",
+            money(s.simulations as f64, 0),
+            pct(s.level, 1)
+        );
+        o.push_str(&sweep_csv(s));
+    }
+    method(&mut o, r);
+    o
+}
 
-    let id_w = r
-        .groups
+/// Width of the group-id column.
+fn id_width(r: &PricingResults) -> usize {
+    r.groups
         .iter()
         .map(|g| g.id.len())
         .max()
         .unwrap_or(2)
-        .clamp(5, 40);
+        .clamp(5, 40)
+}
+
+fn header(o: &mut String, r: &PricingResults) {
+    let cur = &r.currency;
+    let _ = writeln!(o, "Pricing report: {}", r.name);
+    let runs = if r.method.name == "exact" {
+        "exact distribution (no simulation)".to_string()
+    } else {
+        format!(
+            "seed {}  simulations {} portfolio-years",
+            r.seed,
+            money(r.simulations as f64, 0)
+        )
+    };
+    let _ = writeln!(
+        o,
+        "{runs}  scenario sha256 {}  version {}  commit {}",
+        r.scenario_hash, r.version, r.git_commit
+    );
+    let plus_minus = if r.method.name == "exact" {
+        "method: exact (FFT); +- is a bound on the numerical error"
+    } else {
+        "method: Monte Carlo; +- is one standard error of the estimate"
+    };
+    let groups = r.groups.len();
+    let _ = writeln!(
+        o,
+        "{} members in {groups} group{}; amounts in {cur}; {plus_minus}\n",
+        money(r.members as f64, 0),
+        if groups == 1 { "" } else { "s" }
+    );
+}
+
+fn groups_table(o: &mut String, r: &PricingResults) {
+    let id_w = id_width(r);
     let _ = writeln!(o, "Expected payout per member-year, by group");
     let _ = writeln!(
         o,
@@ -102,7 +144,9 @@ pub fn render_report(r: &PricingResults) -> String {
                 .map_or("-".into(), |s| money(s.mean_payout_per_member, 2)),
         );
     }
+}
 
+fn portfolio(o: &mut String, r: &PricingResults) {
     let p = &r.portfolio;
     let _ = writeln!(
         o,
@@ -133,7 +177,69 @@ pub fn render_report(r: &PricingResults) -> String {
             money(p.tvar_se.get(level).copied().unwrap_or(0.0), 0),
         );
     }
+}
 
+fn risk_factors(o: &mut String, r: &PricingResults, f: &FactorSummary) {
+    let share = |v: f64| {
+        if f.total_variance > 0.0 {
+            pct(v / f.total_variance, 1)
+        } else {
+            "-".into()
+        }
+    };
+    let _ = writeln!(
+        o,
+        "\nRisk factors (one value per factor and year, common to the members they apply to)"
+    );
+    let _ = writeln!(
+        o,
+        "  {:<20} {:>10} {:>6} {:>9}  applies to",
+        "factor", "family", "cv", "variance"
+    );
+    for x in &f.factors {
+        let _ = writeln!(
+            o,
+            "  {:<20} {:>10} {:>6} {:>9}  {} ({} groups)",
+            x.id,
+            x.distribution,
+            pct(x.cv, 1),
+            pct(x.variance_explained, 1),
+            x.applies_to.join(", "),
+            x.groups
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  member-level (process) risk explains {} of the variance of the total",
+        share(f.process_variance)
+    );
+    let p = &f.process_risk;
+    let _ = writeln!(
+        o,
+        "  without the factors: mean {}  std {} ({} of the mean)  VaR 99.5% {}  TVaR 99.5% {}",
+        money(p.mean, 0),
+        money(p.std, 0),
+        pct(if p.mean > 0.0 { p.std / p.mean } else { 0.0 }, 2),
+        money(p.var.get("0.995").copied().unwrap_or(0.0), 0),
+        money(p.tvar.get("0.995").copied().unwrap_or(0.0), 0),
+    );
+    let _ = writeln!(
+        o,
+        "  with the factors:    mean {}  std {} ({} of the mean)",
+        money(r.portfolio.mean, 0),
+        money(r.portfolio.std, 0),
+        pct(
+            if r.portfolio.mean > 0.0 {
+                r.portfolio.std / r.portfolio.mean
+            } else {
+                0.0
+            },
+            2
+        ),
+    );
+}
+
+fn premium_build_up(o: &mut String, r: &PricingResults) {
     let pr = &r.premium;
     let n = r.members.max(1) as f64;
     let _ = writeln!(o, "\nPremium build-up (flat premium, per member)");
@@ -193,7 +299,11 @@ pub fn render_report(r: &PricingResults) -> String {
             pct(t.prob_loss_ratio_above_100, 2)
         );
     }
+}
 
+fn cross_subsidy(o: &mut String, r: &PricingResults) {
+    let id_w = id_width(r);
+    let pr = &r.premium;
     let _ = writeln!(
         o,
         "\nCross-subsidy under the flat premium (subsidy > 0: the group pays for others)"
@@ -216,67 +326,65 @@ pub fn render_report(r: &PricingResults) -> String {
             money(c.subsidy, 0)
         );
     }
+}
 
-    if let Some(a) = &r.adverse_selection {
-        let _ = writeln!(
-            o,
-            "\nAdverse selection (take-up = base x (expected benefit / premium)^elasticity, capped at 1)"
-        );
-        match (a.premium_per_member, a.members) {
-            (Some(p), Some(m)) => {
-                let _ = writeln!(
-                    o,
-                    "  the enrolled pool pays for itself at {} per member with {} members (expected payout {} per member)",
-                    money(p, 2),
-                    money(m, 0),
-                    money(a.expected_payout_per_member.unwrap_or(0.0), 2)
-                );
-            }
-            _ => {
-                let _ = writeln!(
-                    o,
-                    "  no premium up to {} per member at which the enrolled pool pays for itself",
-                    money(a.max_premium, 2)
-                );
-            }
-        }
-        let _ = writeln!(o, "  renewal path from the base premium:");
-        let _ = writeln!(
-            o,
-            "  {:>4} {:>12} {:>14} {:>14} {:>10}",
-            "year", "premium", "members", "exp. payout", "loss r."
-        );
-        for y in &a.renewal {
+fn adverse_selection(o: &mut String, a: &AdverseSelectionResult) {
+    let _ = writeln!(
+        o,
+        "\nAdverse selection (take-up = base x (expected benefit / premium)^elasticity, capped at 1)"
+    );
+    match (a.premium_per_member, a.members) {
+        (Some(p), Some(m)) => {
             let _ = writeln!(
                 o,
-                "  {:>4} {:>12} {:>14} {:>14} {:>10}",
-                y.year,
-                money(y.premium_per_member, 2),
-                money(y.members, 0),
-                money(y.expected_payout_per_member, 2),
-                pct(y.expected_loss_ratio, 1)
+                "  the enrolled pool pays for itself at {} per member with {} members (expected payout {} per member)",
+                money(p, 2),
+                money(m, 0),
+                money(a.expected_payout_per_member.unwrap_or(0.0), 2)
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                o,
+                "  no premium up to {} per member at which the enrolled pool pays for itself",
+                money(a.max_premium, 2)
             );
         }
     }
-
-    if let Some(s) = &r.sweep {
-        let _ = writeln!(
-            o,
-            "\nSweep ({} portfolio-years per row; VaR/TVaR at {})",
-            money(s.simulations as f64, 0),
-            pct(s.level, 1)
-        );
-        o.push_str(&sweep_csv(s));
-    }
-
-    let m = &r.method;
-    let _ = writeln!(o, "\nMethod: {}", m.description);
+    let _ = writeln!(o, "  renewal path from the base premium:");
     let _ = writeln!(
         o,
-        "RNG: {}, {} portfolio-years per block. Discretisation: expected payouts within {:.1e} (relative), payout probabilities within {:.1e}.",
-        m.rng, m.block_years, m.max_relative_discretisation_error, m.max_prob_discretisation_error
+        "  {:>4} {:>12} {:>14} {:>14} {:>10}",
+        "year", "premium", "members", "exp. payout", "loss r."
     );
-    o
+    for y in &a.renewal {
+        let _ = writeln!(
+            o,
+            "  {:>4} {:>12} {:>14} {:>14} {:>10}",
+            y.year,
+            money(y.premium_per_member, 2),
+            money(y.members, 0),
+            money(y.expected_payout_per_member, 2),
+            pct(y.expected_loss_ratio, 1)
+        );
+    }
+}
+
+fn method(o: &mut String, r: &PricingResults) {
+    let m = &r.method;
+    let _ = writeln!(o, "\nMethod: {}", m.description);
+    if m.name == "monte_carlo" {
+        let _ = writeln!(
+            o,
+            "Random numbers: {}, {} portfolio-years per block.",
+            m.rng, m.block_years
+        );
+    }
+    let _ = writeln!(
+        o,
+        "Member-level discretisation: expected payouts within {:.1e} (relative), payout probabilities within {:.1e}.",
+        m.max_relative_discretisation_error, m.max_prob_discretisation_error
+    );
 }
 
 /// One row per sweep point: the swept values, then the results. Money to 2 decimals per member,

@@ -174,8 +174,47 @@ pub struct SweepResult {
     pub rows: Vec<SweepRow>,
 }
 
+/// The portfolio total without the risk factors (every factor at its mean): member-level
+/// ("process") risk alone, computed exactly from the member distributions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessRiskResult {
+    pub mean: f64,
+    pub std: f64,
+    pub var: BTreeMap<String, f64>,
+    pub tvar: BTreeMap<String, f64>,
+}
+
+/// One risk factor: its nodes and how much of the variance of the portfolio total it explains
+/// (Var(E[total | factor]) / Var(total), exact over the nodes).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RiskFactorResult {
+    pub id: String,
+    pub applies_to: Vec<String>,
+    pub groups: usize,
+    pub distribution: String,
+    pub mean: f64,
+    pub cv: f64,
+    pub variance_explained: f64,
+    /// Nodes that represent the factor's distribution, and the share of its variance they keep.
+    pub nodes: usize,
+    pub node_variance_kept: f64,
+}
+
+/// What the risk factors do to the portfolio, beside the figures with them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FactorSummary {
+    pub factors: Vec<RiskFactorResult>,
+    /// Var(total) with the factors, exact over the nodes.
+    pub total_variance: f64,
+    /// E[Var(total | factors)]: the part of the variance that member-level risk makes.
+    pub process_variance: f64,
+    pub process_risk: ProcessRiskResult,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MethodInfo {
+    /// "exact" or "monte_carlo": which method ran.
+    pub name: String,
     pub description: String,
     pub rng: String,
     pub block_years: u64,
@@ -184,6 +223,23 @@ pub struct MethodInfo {
     pub max_relative_discretisation_error: f64,
     /// Largest |P(Y>0)_h - P(Y>0)_2h| over groups and benefits.
     pub max_prob_discretisation_error: f64,
+    /// The exact method's numerical error bounds (absent for Monte Carlo).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact_error: Option<ExactErrorBound>,
+}
+
+/// Bounds on the numerical error of the exact method.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ExactErrorBound {
+    /// Span of the portfolio lattice, in currency units: VaR and TVaR are within it.
+    pub lattice_span: f64,
+    pub lattice_points: usize,
+    /// Upper bound on the probability that wraps around the lattice window.
+    pub aliasing_mass: f64,
+    /// Upper bound on the variance added by rounding payouts to the lattice, relative.
+    pub rounding_variance: f64,
+    /// |total probability - 1| left by floating-point rounding in the transforms.
+    pub mass_defect: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -191,6 +247,8 @@ pub struct PricingResults {
     pub name: String,
     pub currency: String,
     pub seed: u64,
+    /// Portfolio-years of the Monte Carlo (the scenario's count; with `method.name = "exact"`
+    /// none are simulated).
     pub simulations: u64,
     pub scenario_hash: String,
     pub version: String,
@@ -204,6 +262,8 @@ pub struct PricingResults {
     pub adverse_selection: Option<AdverseSelectionResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_factors: Option<FactorSummary>,
     pub method: MethodInfo,
 }
 

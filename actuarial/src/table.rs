@@ -144,6 +144,73 @@ const COLUMNS: [&str; 9] = [
 /// Shares must add up to one within this tolerance (the shipped table is rounded to 6 places).
 const SHARE_TOLERANCE: f64 = 1e-3;
 
+/// The 1-based line on which the record starting at byte `offset` of `text` lies. The CSV
+/// reader's own line count falls one behind per CRLF line ending, and with CRLF its offset points
+/// at the previous line's `\n`, so lines are counted here, skipping line ends at the offset.
+fn line_of_byte(text: &str, offset: u64) -> u64 {
+    let bytes = text.as_bytes();
+    let mut end = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let mut line = 1 + bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64;
+    while let Some(&b) = bytes.get(end).filter(|&&b| b == b'\r' || b == b'\n') {
+        line += u64::from(b == b'\n');
+        end += 1;
+    }
+    line
+}
+
+/// One record as a row, its values checked; `row_err` names the table and line.
+fn parse_row(
+    record: &csv::StringRecord,
+    index: &[usize; 9],
+    row_err: &dyn Fn(String) -> TableError,
+) -> Result<MorbidityRow, TableError> {
+    let text = |i: usize| -> Result<String, TableError> {
+        let v = record.get(index[i]).unwrap_or("").to_string();
+        if v.is_empty() {
+            Err(row_err(format!("`{}` is empty", COLUMNS[i])))
+        } else {
+            Ok(v)
+        }
+    };
+    let number = |i: usize, check: fn(f64) -> bool, bound: &str| -> Result<f64, TableError> {
+        let raw = text(i)?;
+        let v: f64 = raw
+            .parse()
+            .map_err(|_| row_err(format!("`{}` is not a number: `{raw}`", COLUMNS[i])))?;
+        if v.is_finite() && check(v) {
+            Ok(v)
+        } else {
+            Err(row_err(format!(
+                "`{}` must be {bound}, got {v}",
+                COLUMNS[i]
+            )))
+        }
+    };
+    let condition = text(2)?;
+    let preexisting = match condition.as_str() {
+        "preexisting" => true,
+        "standard" => false,
+        other => {
+            return Err(row_err(format!(
+                "`condition_group` must be `standard` or `preexisting`, got `{other}`"
+            )));
+        }
+    };
+    Ok(MorbidityRow {
+        age_band: text(0)?,
+        sex: text(1)?,
+        preexisting,
+        population_share: number(3, |v| (0.0..=1.0).contains(&v), "between 0 and 1")?,
+        annual_hospitalization_rate: number(4, |v| v >= 0.0, ">= 0")?,
+        mean_oop_cost_per_admission: number(5, |v| v > 0.0, "> 0")?,
+        cv_cost: number(6, |v| v > 0.0, "> 0")?,
+        targeted_drug_need_rate: number(7, |v| (0.0..=1.0).contains(&v), "between 0 and 1")?,
+        mean_annual_drug_cost: number(8, |v| v > 0.0, "> 0")?,
+    })
+}
+
 /// Parses and validates a morbidity table. Extra columns are ignored.
 pub fn parse_morbidity(table: &ResolvedTable) -> Result<Vec<MorbidityRow>, TableError> {
     let name = table.name.clone();
@@ -168,7 +235,9 @@ pub fn parse_morbidity(table: &ResolvedTable) -> Result<Vec<MorbidityRow>, Table
     let mut rows: Vec<MorbidityRow> = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| table_err(e.to_string()))?;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record
+            .position()
+            .map_or(0, |p| line_of_byte(&table.text, p.byte()));
         let row_err = |message: String| TableError::Row {
             name: name.clone(),
             line,
@@ -177,49 +246,7 @@ pub fn parse_morbidity(table: &ResolvedTable) -> Result<Vec<MorbidityRow>, Table
         if rows.len() >= MAX_TABLE_ROWS {
             return Err(table_err(format!("more than {MAX_TABLE_ROWS} rows")));
         }
-        let text = |i: usize| -> Result<String, TableError> {
-            let v = record.get(index[i]).unwrap_or("").to_string();
-            if v.is_empty() {
-                Err(row_err(format!("`{}` is empty", COLUMNS[i])))
-            } else {
-                Ok(v)
-            }
-        };
-        let number = |i: usize, check: fn(f64) -> bool, bound: &str| -> Result<f64, TableError> {
-            let raw = text(i)?;
-            let v: f64 = raw
-                .parse()
-                .map_err(|_| row_err(format!("`{}` is not a number: `{raw}`", COLUMNS[i])))?;
-            if v.is_finite() && check(v) {
-                Ok(v)
-            } else {
-                Err(row_err(format!(
-                    "`{}` must be {bound}, got {v}",
-                    COLUMNS[i]
-                )))
-            }
-        };
-        let condition = text(2)?;
-        let preexisting = match condition.as_str() {
-            "preexisting" => true,
-            "standard" => false,
-            other => {
-                return Err(row_err(format!(
-                    "`condition_group` must be `standard` or `preexisting`, got `{other}`"
-                )));
-            }
-        };
-        let row = MorbidityRow {
-            age_band: text(0)?,
-            sex: text(1)?,
-            preexisting,
-            population_share: number(3, |v| (0.0..=1.0).contains(&v), "between 0 and 1")?,
-            annual_hospitalization_rate: number(4, |v| v >= 0.0, ">= 0")?,
-            mean_oop_cost_per_admission: number(5, |v| v > 0.0, "> 0")?,
-            cv_cost: number(6, |v| v > 0.0, "> 0")?,
-            targeted_drug_need_rate: number(7, |v| (0.0..=1.0).contains(&v), "between 0 and 1")?,
-            mean_annual_drug_cost: number(8, |v| v > 0.0, "> 0")?,
-        };
+        let row = parse_row(&record, &index, &row_err)?;
         if row.age_band.contains('/') || row.sex.contains('/') {
             return Err(row_err("`age_band` and `sex` may not contain `/`".into()));
         }
@@ -280,6 +307,22 @@ mod tests {
         )))
         .unwrap_err();
         assert!(share.to_string().contains("adds up"), "{share}");
+        // A bad value on line 6 is reported as line 6, with LF and with CRLF line endings.
+        let good = "0-17,M,standard,0.2,0.1,2800,2.0,0.00002,300000";
+        let mut lines = vec![header.clone()];
+        for (i, band) in ["0-17", "18-39", "40-64", "65-74"].iter().enumerate() {
+            lines.push(good.replacen("0-17", band, 1));
+            if i == 3 {
+                lines.push("75-84,M,standard,0.2,0.1,2800,-2.0,0.00002,300000".into());
+            }
+        }
+        for ending in ["\n", "\r\n"] {
+            let e = parse_morbidity(&t(&(lines.join(ending) + ending))).unwrap_err();
+            assert!(
+                e.to_string().contains("line 6:") && e.to_string().contains("cv_cost"),
+                "{ending:?}: {e}"
+            );
+        }
         assert!(matches!(
             NoTables.resolve("x.csv"),
             Err(TableError::NotAllowed(_))

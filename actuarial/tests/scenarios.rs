@@ -51,10 +51,10 @@ fn expect_error(text: &str, key: &str, words: &str) {
 #[test]
 fn base_scenario_is_valid() {
     let s = scenario(BASE);
-    assert_eq!(s.groups.len(), 1);
-    assert_eq!(s.currency, "CNY");
-    assert_eq!(s.benefits.inpatient.unwrap().coinsurance_preexisting, 0.5);
-    assert!(s.benefits.specialty_drug.is_none());
+    assert_eq!(s.groups().len(), 1);
+    assert_eq!(s.currency(), "CNY");
+    assert_eq!(s.benefits().inpatient.unwrap().coinsurance_preexisting, 0.5);
+    assert!(s.benefits().specialty_drug.is_none());
     assert!(s.work_units() > 1000.0);
 }
 
@@ -253,8 +253,8 @@ level = 0.99
 #[test]
 fn population_tables_and_take_up_selectors() {
     let s = Scenario::from_toml_str(POPULATION, "pop.toml", &BuiltinTables).unwrap();
-    assert_eq!(s.groups.len(), 28);
-    let g = |id: &str| s.groups.iter().find(|g| g.id == id).unwrap();
+    assert_eq!(s.groups().len(), 28);
+    let g = |id: &str| s.groups().iter().find(|g| g.id == id).unwrap();
     assert_eq!(g("0-17/M/standard").base_take_up, 0.3);
     assert_eq!(g("0-17/M/preexisting").base_take_up, 0.6);
     assert_eq!(g("85+/F/preexisting").base_take_up, 0.9);
@@ -349,17 +349,17 @@ fn shipped_scenarios_parse() {
     }
     assert!(count >= 4);
     let city = Scenario::from_path(&scenarios_dir().join("city-default.toml")).unwrap();
-    assert_eq!(city.groups.len(), 28);
-    assert!(city.benefits.inpatient.is_some() && city.benefits.specialty_drug.is_some());
+    assert_eq!(city.groups().len(), 28);
+    assert!(city.benefits().inpatient.is_some() && city.benefits().specialty_drug.is_some());
     let bench = Scenario::from_path(&scenarios_dir().join("benchmark.toml")).unwrap();
     assert_eq!(
-        (bench.total_members(), bench.simulations),
+        (bench.total_members(), bench.simulations()),
         (100_000, 100_000)
     );
     let sweep = Scenario::from_path(&scenarios_dir().join("sweep-terms.toml")).unwrap();
-    assert_eq!(sweep.sweep.as_ref().unwrap().rows(), 18);
+    assert_eq!(sweep.sweep().as_ref().unwrap().rows(), 18);
     let adverse = Scenario::from_path(&scenarios_dir().join("adverse-selection.toml")).unwrap();
-    assert!(adverse.adverse_selection.is_some());
+    assert!(adverse.adverse_selection().is_some());
 }
 
 #[test]

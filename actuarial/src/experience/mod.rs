@@ -53,11 +53,11 @@ impl Basis {
     /// The exact member-year payout laws of every group and benefit of a scenario.
     pub fn from_scenario(scenario: &Scenario) -> Result<Self, String> {
         let mut groups = BTreeMap::new();
-        for group in &scenario.groups {
+        for group in scenario.groups() {
             let mut by_benefit = BTreeMap::new();
             for benefit in Benefit::ALL {
                 if let Some((frequency, severity, terms)) =
-                    group.benefit_model(benefit, &scenario.benefits)
+                    group.benefit_model(benefit, scenario.benefits())
                 {
                     let law =
                         PayoutDistribution::build(&frequency, &severity, &terms, BASIS_RESOLUTION)
@@ -74,8 +74,8 @@ impl Basis {
             groups.insert(group.id.clone(), (group.eligible, by_benefit));
         }
         Ok(Basis {
-            name: scenario.name.clone(),
-            expected_loss_ratio: scenario.pricing.target_loss_ratio,
+            name: scenario.name().to_string(),
+            expected_loss_ratio: scenario.pricing().target_loss_ratio,
             groups,
         })
     }

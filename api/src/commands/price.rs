@@ -50,7 +50,7 @@ const PROGRESS_TICK: Duration = Duration::from_millis(100);
 
 pub fn run(args: &PriceArgs) -> Result<ExitCode, PriceCommandError> {
     let scenario = Scenario::from_path(&args.scenario)?;
-    if args.sweep_csv.is_some() && scenario.sweep.is_none() {
+    if args.sweep_csv.is_some() && scenario.sweep().is_none() {
         return Err(PriceCommandError::NoSweep);
     }
     let progress = AtomicU64::new(0);

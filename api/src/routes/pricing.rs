@@ -71,7 +71,7 @@ pub async fn start(
         )),
     })?;
     let actor = principal.actor();
-    let name = scenario.name.clone();
+    let name = scenario.name().to_string();
     let hash = scenario.hash();
     let started = state
         .run(move |conn, state| {

@@ -1,0 +1,389 @@
+//! The exact portfolio distribution: the distribution of the annual total on a lattice,
+//! computed in Fourier space.
+//!
+//! For each combination of factor nodes (one without factors), each group's member-level payout
+//! distribution (inpatient and drug, independent, so their transforms multiply) is put on a
+//! lattice of span H by splitting every atom between its two neighbouring points in proportion
+//! (which keeps the mean exactly and adds at most H^2 / 4 to a member's variance). The group's
+//! total over its n members has the transform exp(n log phi), groups multiply, and one inverse
+//! FFT gives the total modulo the window width W = n_points x H. The window is placed at
+//! [mean - k sd, mean + k sd] with k from Bernstein's inequality (payouts per member-year are
+//! bounded by the sum of the annual limits), so the mass that wraps around is bounded and
+//! reported. Combinations are mixed with their probabilities on one common lattice.
+//!
+//! Memory: at most [`MAX_POINTS`] complex numbers per group being transformed and per
+//! combination, plus the mixed lattice; nothing per member.
+
+use rayon::prelude::*;
+
+use crate::fft::{Complex, fft_in_place};
+use crate::member::PayoutDistribution;
+use crate::model::{FactorModels, GroupModel};
+
+/// Lattice points of one combination without factors (2^20: 16 MB of complex numbers), and with
+/// factors (2^15 per combination, there being up to a few hundred combinations; the factors
+/// dominate the variance, so the coarser lattice's rounding is a small share of it).
+pub const MAX_POINTS: usize = 1 << 20;
+pub const MAX_POINTS_WITH_FACTORS: usize = 1 << 15;
+/// Target for the wrapped-around mass of each combination.
+const ALIASING_TARGET: f64 = 1e-12;
+/// Target for the variance the lattice rounding may add, relative to the variance.
+const ROUNDING_TARGET: f64 = 1e-3;
+
+/// A distribution on the lattice start + i span, i = 0..probs.len().
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lattice {
+    pub start: f64,
+    pub span: f64,
+    pub probs: Vec<f64>,
+}
+
+/// What bounds the numerical error of an exact run.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ExactError {
+    pub lattice_span: f64,
+    pub lattice_points: usize,
+    /// Upper bound on the probability that wrapped around the window (summed over combinations,
+    /// weighted).
+    pub aliasing_mass: f64,
+    /// Upper bound on the variance added by rounding payouts to the lattice, relative to the
+    /// variance of the total.
+    pub rounding_variance: f64,
+    /// |sum of probabilities - 1| after the inverse transform (rounding in the FFT).
+    pub mass_defect: f64,
+}
+
+impl Lattice {
+    fn value(&self, i: usize) -> f64 {
+        self.start + i as f64 * self.span
+    }
+
+    pub fn mean(&self) -> f64 {
+        self.probs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p * self.value(i))
+            .sum()
+    }
+
+    pub fn std(&self) -> f64 {
+        let m = self.mean();
+        self.probs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p * (self.value(i) - m).powi(2))
+            .sum::<f64>()
+            .max(0.0)
+            .sqrt()
+    }
+
+    /// Smallest lattice value with P(total <= x) >= level.
+    pub fn var(&self, level: f64) -> f64 {
+        let mut c = 0.0;
+        for (i, p) in self.probs.iter().enumerate() {
+            c += p;
+            if c >= level {
+                return self.value(i);
+            }
+        }
+        self.value(self.probs.len().saturating_sub(1))
+    }
+
+    /// TVaR: the mean of the worst 1 - level of years, (1 / (1 - level)) integral of VaR_u from
+    /// level to 1, with the atom at VaR split.
+    pub fn tvar(&self, level: f64) -> f64 {
+        let tail = 1.0 - level;
+        if tail <= 0.0 {
+            return self.value(self.probs.len().saturating_sub(1));
+        }
+        let mut left = tail;
+        let mut sum = 0.0;
+        for (i, &p) in self.probs.iter().enumerate().rev() {
+            let take = p.min(left);
+            sum += take * self.value(i);
+            left -= take;
+            if left <= 0.0 {
+                break;
+            }
+        }
+        sum / (tail - left.max(0.0)).max(f64::MIN_POSITIVE)
+    }
+
+    /// P(total > x).
+    pub fn prob_above(&self, x: f64) -> f64 {
+        self.probs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.value(*i) > x)
+            .map(|(_, p)| p)
+            .sum()
+    }
+
+    /// Cumulative probabilities at the lattice points.
+    pub fn cdf(&self) -> Vec<f64> {
+        self.probs
+            .iter()
+            .scan(0.0, |c, p| {
+                *c += p;
+                Some(*c)
+            })
+            .collect()
+    }
+}
+
+/// Mean, variance and the largest payout of a member-year of one group.
+fn member_moments(m: &GroupModel) -> (f64, f64, f64) {
+    let parts = [&m.inpatient, &m.specialty_drug];
+    let mut mean = 0.0;
+    let mut var = 0.0;
+    let mut max: f64 = 0.0;
+    for d in parts.into_iter().flatten() {
+        mean += d.mean;
+        var += d.variance();
+        max += d.atoms().map(|(v, _)| v).fold(0.0, f64::max);
+    }
+    (mean, var, max)
+}
+
+/// The k such that Bernstein's bound exp(-t^2 / (2 (s^2 + b t / 3))), t = k s, is below `target`
+/// for a sum of independent terms bounded by b about their means.
+fn bernstein_k(sd: f64, bound: f64, target: f64) -> f64 {
+    let l = -target.ln();
+    let r = if sd > 0.0 { bound / sd } else { 0.0 };
+    // k^2 = 2 l (1 + r k / 3): the positive root.
+    let a = 2.0 * l * r / 3.0;
+    0.5 * (a + (a * a + 8.0 * l).sqrt())
+}
+
+/// Transform of one benefit's member distribution on the lattice (span h, n points), added as
+/// log phi into `log_phi` times `members`.
+fn scatter(d: &PayoutDistribution, h: f64, buf: &mut [f64]) {
+    let n = buf.len();
+    let mut positive = 0.0;
+    for (v, p) in d.atoms() {
+        positive += p;
+        let x = v / h;
+        let j = x.floor();
+        let frac = x - j;
+        let j = (j as usize) % n;
+        buf[j] += p * (1.0 - frac);
+        buf[(j + 1) % n] += p * frac;
+    }
+    buf[0] += (1.0 - positive).max(0.0);
+}
+
+/// Sum over groups of n_g log phi_g on frequencies 0..=n/2 (the rest follow by symmetry).
+fn log_transform(models: &[GroupModel], h: f64, n: usize) -> Vec<Complex> {
+    models
+        .par_iter()
+        .filter(|m| m.members > 0)
+        .map(|m| {
+            // Inpatient in the real part and drug in the imaginary part: one complex FFT
+            // transforms both real sequences.
+            let mut re = vec![0.0; n];
+            let mut im = vec![0.0; n];
+            if let Some(d) = &m.inpatient {
+                scatter(d, h, &mut re);
+            } else {
+                re[0] = 1.0;
+            }
+            if let Some(d) = &m.specialty_drug {
+                scatter(d, h, &mut im);
+            } else {
+                im[0] = 1.0;
+            }
+            let mut buf: Vec<Complex> = re
+                .iter()
+                .zip(&im)
+                .map(|(&a, &b)| Complex::new(a, b))
+                .collect();
+            fft_in_place(&mut buf, false);
+            let members = m.members as f64;
+            (0..=n / 2)
+                .map(|k| {
+                    let z = buf[k];
+                    let zc = buf[(n - k) % n];
+                    let zc = Complex::new(zc.re, -zc.im);
+                    // A = (Z_k + conj Z_{n-k}) / 2, B = (Z_k - conj Z_{n-k}) / (2i).
+                    let a = (z + zc).scale(0.5);
+                    let d = z - zc;
+                    let b = Complex::new(d.im * 0.5, -d.re * 0.5);
+                    (a.ln() + b.ln()).scale(members)
+                })
+                .collect::<Vec<Complex>>()
+        })
+        .reduce(
+            || vec![Complex::new(0.0, 0.0); n / 2 + 1],
+            |mut acc, v| {
+                for (a, b) in acc.iter_mut().zip(&v) {
+                    *a = *a + *b;
+                }
+                acc
+            },
+        )
+}
+
+/// The window of one combination: (start index on the lattice of span h, points), and its
+/// bounds on the wrapped mass and the rounding variance.
+struct Window {
+    first: i64,
+    points: usize,
+    aliasing: f64,
+    /// Upper bound on the variance that rounding to the lattice adds: members x h^2 / 4.
+    rounding_added: f64,
+}
+
+fn moments(models: &[GroupModel]) -> (f64, f64, f64, f64) {
+    let (mut mean, mut var, mut bound, mut members) = (0.0, 0.0, 0.0_f64, 0.0);
+    for m in models {
+        let (mu, v, b) = member_moments(m);
+        let n = m.members as f64;
+        mean += n * mu;
+        var += n * v;
+        if m.members > 0 {
+            bound = bound.max(b);
+        }
+        members += n;
+    }
+    (mean, var, bound, members)
+}
+
+fn window(models: &[GroupModel], h: f64, max_points: usize) -> Window {
+    let (mean, var, bound, members) = moments(models);
+    let sd = var.sqrt();
+    let k = bernstein_k(sd, bound, ALIASING_TARGET);
+    let lo = (mean - k * sd - bound).max(0.0);
+    let hi = mean + k * sd + bound;
+    let first = (lo / h).floor() as i64;
+    let needed = ((hi / h).ceil() as i64 - first + 2).max(2) as usize;
+    let points = needed.next_power_of_two().clamp(64, max_points);
+    let below = mean - first as f64 * h;
+    let above = (first + points as i64) as f64 * h - mean;
+    let tail = |t: f64| {
+        if var > 0.0 && t > 0.0 {
+            (-t * t / (2.0 * (var + bound * t / 3.0))).exp()
+        } else if var > 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    };
+    // The total is never negative: nothing wraps from below a window that starts at 0.
+    let aliasing = tail(above) + if first > 0 { tail(below) } else { 0.0 };
+    Window {
+        first,
+        points,
+        aliasing: aliasing.min(1.0),
+        rounding_added: members * h * h / 4.0,
+    }
+}
+
+/// Mean and variance of the total mixed over the combinations.
+fn mixture_moments(factor_models: &FactorModels) -> (f64, f64) {
+    let mut mean = 0.0;
+    let mut second = 0.0;
+    for (models, w) in factor_models.models.iter().zip(&factor_models.grid.weights) {
+        let (m, v, _, _) = moments(models);
+        mean += w * m;
+        second += w * (v + m * m);
+    }
+    (mean, (second - mean * mean).max(0.0))
+}
+
+/// The lattice span: fine enough that rounding adds at most [`ROUNDING_TARGET`] of the variance
+/// of the narrowest combination, and coarse enough that every window fits in `max_points`.
+fn span(factor_models: &FactorModels, max_points: usize) -> f64 {
+    let mut h_fine = f64::INFINITY;
+    let mut h_fit: f64 = 0.0;
+    for models in &factor_models.models {
+        let (mean, var, bound, members) = moments(models);
+        let sd = var.sqrt();
+        let k = bernstein_k(sd, bound, ALIASING_TARGET);
+        let width = 2.0 * (k * sd + bound);
+        h_fit = h_fit.max(width.min(mean + k * sd + bound) / (max_points as f64 - 2.0));
+        if members > 0.0 && var > 0.0 {
+            h_fine = h_fine.min(2.0 * (ROUNDING_TARGET * var / members).sqrt());
+        }
+    }
+    let h = h_fine.max(h_fit);
+    if h.is_finite() && h > 0.0 { h } else { 1.0 }
+}
+
+/// The distribution of one combination's total: (first lattice index, probabilities).
+fn combination(models: &[GroupModel], h: f64, w: &Window) -> (Vec<f64>, f64) {
+    let n = w.points;
+    let half = log_transform(models, h, n);
+    let mut buf = vec![Complex::new(0.0, 0.0); n];
+    for (k, z) in half.iter().enumerate() {
+        let e = z.exp();
+        buf[k] = e;
+        if k > 0 && k < n - k {
+            buf[n - k] = Complex::new(e.re, -e.im);
+        }
+    }
+    fft_in_place(&mut buf, true);
+    let inv = 1.0 / n as f64;
+    let first = w.first.rem_euclid(n as i64) as usize;
+    let probs: Vec<f64> = (0..n)
+        .map(|i| (buf[(first + i) % n].re * inv).max(0.0))
+        .collect();
+    let total: f64 = probs.iter().sum();
+    (probs, (total - 1.0).abs())
+}
+
+/// The exact distribution of the portfolio total, mixed over the factor combinations.
+pub fn portfolio(factor_models: &FactorModels) -> (Lattice, ExactError) {
+    let max_points = if factor_models.models.len() > 1 {
+        MAX_POINTS_WITH_FACTORS
+    } else {
+        MAX_POINTS
+    };
+    let h = span(factor_models, max_points);
+    let windows: Vec<Window> = factor_models
+        .models
+        .iter()
+        .map(|m| window(m, h, max_points))
+        .collect();
+    let lo = windows.iter().map(|w| w.first).min().unwrap_or(0);
+    let hi = windows
+        .iter()
+        .map(|w| w.first + w.points as i64)
+        .max()
+        .unwrap_or(1);
+    let mut mixed = vec![0.0; (hi - lo).max(1) as usize];
+    let mut rounding = 0.0;
+    let mut err = ExactError {
+        lattice_span: h,
+        lattice_points: windows.iter().map(|w| w.points).max().unwrap_or(0),
+        ..ExactError::default()
+    };
+    let parts: Vec<(Vec<f64>, f64)> = factor_models
+        .models
+        .par_iter()
+        .zip(&windows)
+        .map(|(m, w)| combination(m, h, w))
+        .collect();
+    for ((probs, defect), (w, weight)) in parts
+        .iter()
+        .zip(windows.iter().zip(&factor_models.grid.weights))
+    {
+        let offset = (w.first - lo) as usize;
+        for (slot, p) in mixed[offset..].iter_mut().zip(probs) {
+            *slot += weight * p;
+        }
+        err.aliasing_mass += weight * w.aliasing;
+        rounding += weight * w.rounding_added;
+        err.mass_defect += weight * defect;
+    }
+    let (mean, var) = mixture_moments(factor_models);
+    let _ = mean;
+    err.rounding_variance = if var > 0.0 { rounding / var } else { 0.0 };
+    (
+        Lattice {
+            start: lo as f64 * h,
+            span: h,
+            probs: mixed,
+        },
+        err,
+    )
+}

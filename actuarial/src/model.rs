@@ -1,0 +1,269 @@
+//! The member-level model of each group: its payout distribution per benefit, built once per
+//! run (or per sweep row and factor node) and shared by the Monte Carlo and the exact method.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Binomial, Distribution};
+use rayon::prelude::*;
+
+use crate::engine::PricingError;
+use crate::factors::{FactorGrid, Multipliers, scale_frequency, scale_severity};
+use crate::member::{PayoutDistribution, Resolution};
+use crate::scenario::{Benefit, Scenario};
+
+/// One group's member-level model.
+pub struct GroupModel {
+    pub members: u64,
+    pub inpatient: Option<Arc<PayoutDistribution>>,
+    pub specialty_drug: Option<Arc<PayoutDistribution>>,
+    q_inpatient: f64,
+    q_drug: f64,
+    /// The first binomial of the category draws has fixed parameters: built once.
+    first: Option<Binomial>,
+}
+
+impl GroupModel {
+    pub fn new(
+        members: u64,
+        inpatient: Option<Arc<PayoutDistribution>>,
+        specialty_drug: Option<Arc<PayoutDistribution>>,
+    ) -> Self {
+        let q = |d: &Option<Arc<PayoutDistribution>>| {
+            d.as_ref().map_or(0.0, |d| d.prob_positive.clamp(0.0, 1.0))
+        };
+        let q_inpatient = q(&inpatient);
+        let q_drug = q(&specialty_drug);
+        let first_p = if q_inpatient > 0.0 && q_drug > 0.0 {
+            q_inpatient * q_drug
+        } else {
+            q_inpatient.max(q_drug)
+        };
+        let first = if members > 0 && first_p > 0.0 {
+            Binomial::new(members, first_p).ok()
+        } else {
+            None
+        };
+        Self {
+            members,
+            inpatient,
+            specialty_drug,
+            q_inpatient,
+            q_drug,
+            first,
+        }
+    }
+
+    /// Members with (both, inpatient only, drug only) payouts this year. The benefits are
+    /// independent, so the categories are multinomial; drawn as successive binomials.
+    #[inline]
+    pub(crate) fn categories(&self, rng: &mut ChaCha8Rng) -> (u64, u64, u64) {
+        let Some(first) = &self.first else {
+            return (0, 0, 0);
+        };
+        let k = first.sample(rng);
+        let (qi, qd) = (self.q_inpatient, self.q_drug);
+        if qi > 0.0 && qd > 0.0 {
+            let rest = self.members - k;
+            let denom = 1.0 - qi * qd;
+            let p_inp = if denom > 0.0 {
+                (qi * (1.0 - qd) / denom).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let inp_only = binomial(rest, p_inp, rng);
+            // Given neither "both" nor "inpatient only", the drug-only probability is
+            // (1 - qi) qd / (1 - qi) = qd.
+            let drug_only = binomial(rest - inp_only, qd, rng);
+            (k, inp_only, drug_only)
+        } else if qi > 0.0 {
+            (0, k, 0)
+        } else {
+            (0, 0, k)
+        }
+    }
+}
+
+#[inline]
+fn binomial(n: u64, p: f64, rng: &mut ChaCha8Rng) -> u64 {
+    if n == 0 || p <= 0.0 {
+        return 0;
+    }
+    if p >= 1.0 {
+        return n;
+    }
+    // Parameters are checked above, so construction cannot fail; 0 keeps the function total.
+    Binomial::new(n, p).map_or(0, |b| b.sample(rng))
+}
+
+pub fn build_models(scenario: &Scenario) -> Result<Vec<GroupModel>, PricingError> {
+    build_models_at(scenario, Resolution::default())
+}
+
+/// The models of every group with no risk factor applied.
+pub fn build_models_at(
+    scenario: &Scenario,
+    resolution: Resolution,
+) -> Result<Vec<GroupModel>, PricingError> {
+    (0..scenario.groups().len())
+        .into_par_iter()
+        .map(|g| {
+            let inpatient = build_one(scenario, g, Benefit::Inpatient, (1.0, 1.0), resolution)?;
+            let drug = build_one(scenario, g, Benefit::SpecialtyDrug, (1.0, 1.0), resolution)?;
+            Ok(GroupModel::new(
+                scenario.groups()[g].members,
+                inpatient,
+                drug,
+            ))
+        })
+        .collect()
+}
+
+/// The payout distribution of one benefit of group `g` with its frequency (or need rate) mean
+/// and its cost multiplied by `scale`; None when the benefit is not priced.
+fn build_one(
+    scenario: &Scenario,
+    g: usize,
+    benefit: Benefit,
+    (frequency_scale, cost_scale): (f64, f64),
+    resolution: Resolution,
+) -> Result<Option<Arc<PayoutDistribution>>, PricingError> {
+    let group = &scenario.groups()[g];
+    let Some((f, s, t)) = group.benefit_model(benefit, scenario.benefits()) else {
+        return Ok(None);
+    };
+    let f = scale_frequency(&f, frequency_scale);
+    let s = scale_severity(&s, cost_scale);
+    PayoutDistribution::build(&f, &s, &t, resolution)
+        .map(|d| Some(Arc::new(d)))
+        .map_err(|source| PricingError::Payout {
+            group: group.id.clone(),
+            benefit: benefit.key(),
+            source,
+        })
+}
+
+/// Lattice resolution of the member distributions at factor nodes: coarser than a run without
+/// factors (many more distributions are built), and reported through their error estimates.
+pub const FACTOR_RESOLUTION: Resolution = Resolution {
+    cells_per_scale: 64.0,
+    max_cells: 1 << 11,
+};
+
+/// The member-level models at every combination of the factors' nodes (one combination of
+/// weight 1 without factors).
+pub struct FactorModels {
+    pub grid: FactorGrid,
+    /// `models[c][g]`: group g at combination c.
+    pub models: Vec<Vec<GroupModel>>,
+}
+
+impl FactorModels {
+    pub fn build(scenario: &Scenario) -> Result<Self, PricingError> {
+        let factors = scenario.risk_factors();
+        let grid = FactorGrid::new(factors);
+        if factors.is_empty() {
+            return Ok(Self::without_factors(build_models(scenario)?));
+        }
+        // Distinct (group, benefit, frequency scale, cost scale) across the grid, built once each.
+        type Key = (usize, Benefit, u64, u64);
+        let key = |g: usize, b: Benefit, m: &Multipliers| -> Key {
+            let (f, c) = benefit_scales(b, m);
+            (g, b, f.to_bits(), c.to_bits())
+        };
+        let groups = scenario.groups().len();
+        let mut keys: Vec<Key> = Vec::new();
+        for c in 0..grid.combos.len() {
+            for g in 0..groups {
+                let m = grid.multipliers(factors, c, g);
+                keys.push(key(g, Benefit::Inpatient, &m));
+                keys.push(key(g, Benefit::SpecialtyDrug, &m));
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        // A single-event benefit (the drug need) at a scaled event probability is the one at
+        // probability as given, rescaled: built once per cost node.
+        let mut unit: Vec<Key> = keys
+            .iter()
+            .filter(|k| single_event(scenario, k.0, k.1))
+            .map(|&(g, b, _, c)| (g, b, 1f64.to_bits(), c))
+            .collect();
+        unit.sort_unstable();
+        unit.dedup();
+        let unit_built: Vec<Option<Arc<PayoutDistribution>>> = unit
+            .par_iter()
+            .map(|&(g, b, _, c)| {
+                build_one(scenario, g, b, (1.0, f64::from_bits(c)), FACTOR_RESOLUTION)
+            })
+            .collect::<Result<_, _>>()?;
+        let unit: HashMap<Key, Option<Arc<PayoutDistribution>>> =
+            unit.into_iter().zip(unit_built).collect();
+        let built: Vec<Option<Arc<PayoutDistribution>>> = keys
+            .par_iter()
+            .map(|&(g, b, f, c)| {
+                let scale = (f64::from_bits(f), f64::from_bits(c));
+                if let Some(Some(base)) = unit.get(&(g, b, 1f64.to_bits(), c)) {
+                    let p = event_probability(scenario, g, b);
+                    if let Some(d) = base.with_event_probability_scaled(p, scale.0) {
+                        return Ok(Some(Arc::new(d)));
+                    }
+                }
+                build_one(scenario, g, b, scale, FACTOR_RESOLUTION)
+            })
+            .collect::<Result<_, _>>()?;
+        let table: HashMap<Key, Option<Arc<PayoutDistribution>>> =
+            keys.into_iter().zip(built).collect();
+        let lookup = |k: Key| table.get(&k).cloned().flatten();
+        let models = (0..grid.combos.len())
+            .map(|c| {
+                (0..groups)
+                    .map(|g| {
+                        let m = grid.multipliers(factors, c, g);
+                        GroupModel::new(
+                            scenario.groups()[g].members,
+                            lookup(key(g, Benefit::Inpatient, &m)),
+                            lookup(key(g, Benefit::SpecialtyDrug, &m)),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Self { grid, models })
+    }
+
+    /// Models without factors (one combination of weight 1).
+    pub fn without_factors(models: Vec<GroupModel>) -> Self {
+        Self {
+            grid: FactorGrid::new(&[]),
+            models: vec![models],
+        }
+    }
+
+    /// All models of every combination (for error estimates).
+    pub fn all(&self) -> impl Iterator<Item = &GroupModel> {
+        self.models.iter().flatten()
+    }
+}
+
+/// Whether a benefit of a group has at most one event a year (a Bernoulli frequency).
+fn single_event(scenario: &Scenario, g: usize, b: Benefit) -> bool {
+    scenario.groups()[g]
+        .benefit_model(b, scenario.benefits())
+        .is_some_and(|(f, _, _)| f.is_single_event())
+}
+
+fn event_probability(scenario: &Scenario, g: usize, b: Benefit) -> f64 {
+    scenario.groups()[g]
+        .benefit_model(b, scenario.benefits())
+        .map_or(0.0, |(f, _, _)| f.mean())
+}
+
+/// The (frequency, cost) multipliers that apply to a benefit.
+fn benefit_scales(benefit: Benefit, m: &Multipliers) -> (f64, f64) {
+    match benefit {
+        Benefit::Inpatient => (m.inpatient_frequency, m.inpatient_severity),
+        Benefit::SpecialtyDrug => (m.drug_need_rate, m.drug_cost),
+    }
+}
