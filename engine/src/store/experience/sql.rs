@@ -1,0 +1,139 @@
+//! The SQL of the study's three aggregates, in each backend's spelling.
+
+use chrono::NaiveDate;
+
+use super::{AGE_BANDS, years_before};
+use crate::db::DbConn;
+use crate::error::StoreError;
+
+/// The three aggregate queries of [`super::read`]; placeholders: product id, the cutoff instant
+/// (UTC) and the as-of date, in that order (the enrolment query takes the product id and date).
+pub(super) struct Queries {
+    pub(super) enrolment: String,
+    pub(super) claims: String,
+    pub(super) payments: String,
+}
+
+impl Queries {
+    pub(super) fn new(dialect: Dialect, reference: NaiveDate) -> Result<Self, StoreError> {
+        let band = age_band_sql(reference)?;
+        let p = |n: usize| dialect.placeholder(n);
+
+        let enrolment = format!(
+            "SELECT {band} AS age_band, m.sex AS sex, \
+               CASE WHEN e.declared_conditions <> '[]' THEN 1 ELSE 0 END AS preexisting, \
+               e.coverage_start AS coverage_start, CAST(COUNT(*) AS BIGINT) AS members \
+             FROM enrollments e JOIN members m ON m.id = e.member_id \
+             WHERE e.product_id = {} AND e.coverage_start <= {} \
+             GROUP BY 1, 2, 3, 4",
+            p(1),
+            p(2)
+        );
+        let claims = format!(
+            "SELECT {band} AS age_band, m.sex AS sex, \
+               CASE WHEN e.declared_conditions <> '[]' THEN 1 ELSE 0 END AS preexisting, \
+               x.benefit AS benefit, {service_month} AS service_month, \
+               CAST(COUNT(*) AS BIGINT) AS claims, \
+               CAST(SUM(CASE WHEN x.net > 0 THEN 1 ELSE 0 END) AS BIGINT) AS paid_claims, \
+               CAST(SUM(x.net) AS BIGINT) AS paid_fen, \
+               SUM(CAST(x.net AS {real}) * CAST(x.net AS {real})) AS paid_fen_squared \
+             FROM (SELECT l.claim_id AS claim_id, l.benefit AS benefit, SUM(l.paid_fen) AS net \
+                   FROM ledger_entries l WHERE l.product_id = {} AND l.created_at < {} \
+                   GROUP BY l.claim_id, l.benefit) x \
+             JOIN claims c ON c.id = x.claim_id \
+             JOIN enrollments e ON e.id = c.enrollment_id \
+             JOIN members m ON m.id = c.member_id \
+             WHERE c.service_date <= {} \
+             GROUP BY 1, 2, 3, 4, 5",
+            p(1),
+            p(2),
+            p(3),
+            service_month = dialect.month("c.service_date"),
+            real = dialect.real(),
+        );
+        let payments = format!(
+            "SELECT {service_month} AS service_month, {payment_month} AS payment_month, \
+               CAST(SUM(l.paid_fen) AS BIGINT) AS paid_fen \
+             FROM ledger_entries l JOIN claims c ON c.id = l.claim_id \
+             WHERE l.product_id = {} AND l.created_at < {} AND c.service_date <= {} \
+             GROUP BY 1, 2",
+            p(1),
+            p(2),
+            p(3),
+            service_month = dialect.month("c.service_date"),
+            payment_month = dialect.china_month("l.created_at"),
+        );
+        Ok(Queries {
+            enrolment,
+            claims,
+            payments,
+        })
+    }
+}
+
+/// The few expressions the two backends spell differently.
+#[derive(Clone, Copy)]
+pub(super) enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+impl Dialect {
+    pub(super) fn of(conn: &DbConn) -> Self {
+        match conn {
+            DbConn::Postgres(_) => Dialect::Postgres,
+            DbConn::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    fn placeholder(self, n: usize) -> String {
+        match self {
+            Dialect::Postgres => format!("${n}"),
+            Dialect::Sqlite => format!("?{n}"),
+        }
+    }
+
+    fn month(self, date: &str) -> String {
+        match self {
+            Dialect::Postgres => format!("to_char({date}, 'YYYY-MM')"),
+            Dialect::Sqlite => format!("strftime('%Y-%m', {date})"),
+        }
+    }
+
+    /// The China-time month of a UTC timestamp.
+    fn china_month(self, timestamp: &str) -> String {
+        match self {
+            Dialect::Postgres => format!("to_char({timestamp} + interval '8 hours', 'YYYY-MM')"),
+            Dialect::Sqlite => format!("strftime('%Y-%m', {timestamp}, '+8 hours')"),
+        }
+    }
+
+    fn real(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "DOUBLE PRECISION",
+            Dialect::Sqlite => "REAL",
+        }
+    }
+}
+
+/// `CASE` mapping a birth date to the age band reached by `reference`: a member is at least
+/// `age` on that day when born on or before the same day `age` years earlier. The dates are
+/// computed here and written as ISO literals, which compare as dates on PostgreSQL and as text
+/// in SQLite's date columns alike.
+fn age_band_sql(reference: NaiveDate) -> Result<String, StoreError> {
+    let mut sql = String::from("CASE");
+    for &(label, age) in AGE_BANDS.iter().rev() {
+        if age == 0 {
+            continue;
+        }
+        let born_by = years_before(reference, age).ok_or_else(|| {
+            StoreError::integrity(format!("no date {age} years before {reference}"))
+        })?;
+        sql.push_str(&format!(
+            " WHEN m.birth_date <= '{}' THEN '{label}'",
+            born_by.format("%Y-%m-%d")
+        ));
+    }
+    sql.push_str(&format!(" ELSE '{}' END", AGE_BANDS[0].0));
+    Ok(sql)
+}
