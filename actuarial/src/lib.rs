@@ -8,11 +8,13 @@
 
 pub mod adverse;
 pub mod alias;
+pub mod credibility;
 pub mod dist;
 pub mod engine;
 pub mod experience;
 pub mod fft;
 pub mod member;
+pub mod morbidity;
 pub mod report;
 pub mod reserve;
 pub mod results;

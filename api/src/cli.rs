@@ -51,4 +51,9 @@ pub enum Command {
     /// Load product files.
     #[command(subcommand)]
     Products(commands::products::ProductsCommand),
+    /// Build the morbidity table from population records (build, merge, synth).
+    #[command(subcommand)]
+    Morbidity(commands::morbidity::MorbidityCommand),
+    /// Bühlmann-Straub credibility on a table of group, period, value, weight.
+    Credibility(commands::credibility::CredibilityArgs),
 }

@@ -19,6 +19,8 @@ fn main() -> ExitCode {
         Command::Products(cmd) => commands::products::run(cmd),
         Command::Experience(args) => commands::experience::run(args),
         Command::Reserve(args) => commands::reserve::run(args).map_err(|e| e.to_string()),
+        Command::Morbidity(cmd) => commands::morbidity::run(cmd),
+        Command::Credibility(args) => commands::credibility::run(args),
     };
     match result {
         Ok(code) => code,

@@ -18,6 +18,10 @@ fn every_command_has_help() {
         vec!["products", "load", "--help"],
         vec!["reserve", "--help"],
         vec!["experience", "--help"],
+        vec!["morbidity", "build", "--help"],
+        vec!["morbidity", "merge", "--help"],
+        vec!["morbidity", "synth", "--help"],
+        vec!["credibility", "--help"],
     ] {
         let out = Command::new(BIN).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

@@ -15,6 +15,7 @@ mod docs_page;
 mod errors_and_roles;
 mod experience;
 mod fhir;
+mod morbidity;
 mod pricing;
 mod probes;
 mod reserve;

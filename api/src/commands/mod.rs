@@ -1,8 +1,10 @@
 //! The `puhui` subcommands.
 
 pub mod audit;
+pub mod credibility;
 pub mod experience;
 pub mod migrate;
+pub mod morbidity;
 pub mod price;
 pub mod products;
 pub mod reserve;

@@ -84,9 +84,36 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         .db
         .open_pool(args.pool_size)
         .map_err(|e| e.to_string())?;
+    let first_start_tokens = prepare_database(&db, &keys, !args.no_demo)?;
+    let listener = TcpListener::bind(&args.bind)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let claims = ClaimWriter::start(
+        db.clone(),
+        keys.clone(),
+        usize::from(args.claim_batch),
+        args.claim_queue,
+    )
+    .map_err(|e| format!("cannot start the claim writer: {e}"))?;
+    let state = Arc::new(app_state(args, db, keys, claims));
+    announce(&address, state.db.backend().name(), &first_start_tokens);
+    actix_web::rt::System::new()
+        .block_on(crate::server::run(state, listener, args.workers.max(1)))
+        .map_err(|e| format!("server stopped: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What start-up does to the database before serving: loads the demo
+/// products, issues the first-start tokens (returned, to print once) and
+/// marks the pricing runs a stopped server left behind.
+fn prepare_database(
+    db: &engine::Database,
+    keys: &engine::store::Keys,
+    load_demo: bool,
+) -> Result<Vec<(&'static str, String)>, String> {
     let mut conn = db.get().map_err(|e| e.to_string())?;
-    let ctx = super::cli_context(&keys);
-    if !args.no_demo {
+    let ctx = super::cli_context(keys);
+    if load_demo {
         for (name, text) in DEMO_PRODUCTS {
             let product = Product::from_toml_str(text).map_err(|e| format!("{name}: {e}"))?;
             let (stored, outcome) =
@@ -98,7 +125,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     }
     // First start: issue an insurer and an auditor token and print them once.
     let first_start = !tokens::any_with_role(&mut conn, "insurer").map_err(|e| e.to_string())?;
-    let mut printed = Vec::new();
+    let mut issued = Vec::new();
     if first_start {
         for (role, label) in [
             (Role::Insurer, "first-start insurer"),
@@ -109,7 +136,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
                 tokens::create(conn, &ctx, &secret, &role, label)
             })
             .map_err(|e| e.to_string())?;
-            printed.push((role.name(), secret));
+            issued.push((role.name(), secret));
         }
     }
     // Runs a stopped server left behind will never finish; say so.
@@ -121,19 +148,16 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             "pricing runs interrupted by the last shutdown"
         );
     }
-    drop(conn);
+    Ok(issued)
+}
 
-    let listener = TcpListener::bind(&args.bind)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let claims = ClaimWriter::start(
-        db.clone(),
-        keys.clone(),
-        usize::from(args.claim_batch),
-        args.claim_queue,
-    )
-    .map_err(|e| format!("cannot start the claim writer: {e}"))?;
-    let state = Arc::new(AppState {
+fn app_state(
+    args: &ServeArgs,
+    db: engine::Database,
+    keys: engine::store::Keys,
+    claims: ClaimWriter,
+) -> AppState {
+    AppState {
         db,
         keys,
         limits: Limits {
@@ -149,23 +173,21 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         enrollment_limiter: RateLimiter::per_minute(args.enrollments_per_minute),
         claims,
         token_cache: Default::default(),
-    });
+    }
+}
+
+/// The address and the first-start tokens, on stdout, where scripts read them.
+fn announce(address: &std::net::SocketAddr, backend: &str, tokens: &[(&str, String)]) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(
         stdout,
-        "Puhui listening on http://{address} ({} database)",
-        state.db.backend().name()
+        "Puhui listening on http://{address} ({backend} database)"
     );
-    for (role, secret) in &printed {
+    for (role, secret) in tokens {
         let _ = writeln!(
             stdout,
             "{role} token (shown once, only its hash is stored): {secret}"
         );
     }
     let _ = stdout.flush();
-    drop(stdout);
-    actix_web::rt::System::new()
-        .block_on(crate::server::run(state, listener, args.workers.max(1)))
-        .map_err(|e| format!("server stopped: {e}"))?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use actuarial::{BuiltinTables, Scenario};
+use actuarial::table::{ResolvedTable, TableError};
+use actuarial::{BuiltinTables, Scenario, TableResolver};
 use engine::domain::ValidationErrors;
 use engine::store::pricing_runs;
 
@@ -17,8 +18,12 @@ use crate::state::AppState;
 use super::{note_read, path_id};
 
 /// Starts a pricing run from a scenario (JSON, or TOML with a TOML or
-/// text/plain content type). Population tables may name only the table
-/// shipped with the server. Responds 202 with the run's id; poll it.
+/// text/plain content type). Population tables may name the table shipped
+/// with the server, or a table sent inline: a JSON body
+/// `{"scenario": "<TOML text>" | {...}, "tables": {"name.csv": "<CSV text>"}}`
+/// (at most [`MAX_INLINE_TABLES`] tables of [`MAX_INLINE_TABLE_BYTES`] each),
+/// where `[population] table = "name.csv"` names one of them. Responds 202
+/// with the run's id; poll it.
 #[utoipa::path(post, path = "/v1/pricing/runs", tag = "pricing",
     request_body(description = "A scenario, as in scenarios/*.toml (TOML), or the same as a JSON object",
         content((Object = "application/json"), (String = "application/toml"))),
@@ -37,7 +42,10 @@ pub async fn start(
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| ApiError::Malformed("the scenario is not UTF-8".into()))?;
     let parsed = match body::media_type(&req).as_deref() {
-        Some("application/json") => Scenario::from_json_str(text, "request body", &BuiltinTables),
+        Some("application/json") => match with_inline_tables(text)? {
+            Some((scenario, tables)) => scenario.parse(&tables),
+            None => Scenario::from_json_str(text, "request body", &BuiltinTables),
+        },
         Some("application/toml" | "text/plain" | "application/x-toml") => {
             Scenario::from_toml_str(text, "request body", &BuiltinTables)
         }
@@ -83,6 +91,98 @@ pub async fn start(
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/v1/pricing/runs/{id}")))
         .json(serde_json::json!({ "id": id, "status": pricing_runs::RUNNING })))
+}
+
+/// Inline morbidity tables of one request: bounded so that a request cannot make the server
+/// hold much more than its body.
+pub const MAX_INLINE_TABLES: usize = 4;
+pub const MAX_INLINE_TABLE_BYTES: usize = 256 * 1024;
+
+/// Tables sent with the request, then the shipped one.
+struct InlineTables(std::collections::BTreeMap<String, String>);
+
+impl TableResolver for InlineTables {
+    fn resolve(&self, table: &str) -> Result<ResolvedTable, TableError> {
+        match self.0.get(table) {
+            Some(text) => Ok(ResolvedTable {
+                name: format!("tables.{table}"),
+                text: text.clone(),
+            }),
+            None => BuiltinTables.resolve(table),
+        }
+    }
+}
+
+/// The scenario of an envelope, as TOML text or a JSON object.
+enum EnvelopeScenario {
+    Toml(String),
+    Json(String),
+}
+
+impl EnvelopeScenario {
+    fn parse(&self, tables: &InlineTables) -> Result<Scenario, actuarial::ScenarioError> {
+        match self {
+            EnvelopeScenario::Toml(text) => Scenario::from_toml_str(text, "scenario", tables),
+            EnvelopeScenario::Json(text) => Scenario::from_json_str(text, "scenario", tables),
+        }
+    }
+}
+
+/// Reads `{"scenario": ..., "tables": {...}}`; `None` for a plain JSON scenario.
+fn with_inline_tables(text: &str) -> Result<Option<(EnvelopeScenario, InlineTables)>, ApiError> {
+    let invalid = |field: &str, message: String| {
+        ApiError::Validation(ValidationErrors::single(
+            field.to_owned(),
+            "invalid_scenario",
+            message,
+        ))
+    };
+    let Ok(serde_json::Value::Object(mut envelope)) = serde_json::from_str(text) else {
+        return Ok(None);
+    };
+    if !envelope.contains_key("tables") {
+        return Ok(None);
+    }
+    let scenario = match envelope.remove("scenario") {
+        Some(serde_json::Value::String(toml)) => EnvelopeScenario::Toml(toml),
+        Some(value @ serde_json::Value::Object(_)) => EnvelopeScenario::Json(value.to_string()),
+        _ => {
+            return Err(invalid(
+                "scenario",
+                "with `tables`, `scenario` is the scenario as TOML text or a JSON object".into(),
+            ));
+        }
+    };
+    let Some(serde_json::Value::Object(given)) = envelope.remove("tables") else {
+        return Err(invalid(
+            "tables",
+            "`tables` maps file names to CSV text".into(),
+        ));
+    };
+    if let Some(key) = envelope.keys().next() {
+        return Err(invalid(key, format!("unknown field `{key}`")));
+    }
+    if given.len() > MAX_INLINE_TABLES {
+        return Err(invalid(
+            "tables",
+            format!("at most {MAX_INLINE_TABLES} tables per request"),
+        ));
+    }
+    let mut tables = std::collections::BTreeMap::new();
+    for (name, value) in given {
+        let field = format!("tables.{name}");
+        let serde_json::Value::String(csv) = value else {
+            return Err(invalid(&field, "a table is CSV text".into()));
+        };
+        if csv.len() > MAX_INLINE_TABLE_BYTES {
+            return Err(invalid(
+                &field,
+                format!("larger than {MAX_INLINE_TABLE_BYTES} bytes"),
+            ));
+        }
+        tables.insert(name, csv);
+    }
+    Ok(Some((scenario, InlineTables(tables))))
 }
 
 /// A run's status, progress and, once finished, its results (the same

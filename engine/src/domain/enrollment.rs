@@ -238,27 +238,7 @@ pub fn validate_enrollment_details(
         );
     }
 
-    let mut declared = Vec::with_capacity(request.declared_conditions.len());
-    if request.declared_conditions.len() > MAX_DECLARED_CONDITIONS {
-        errors.push(
-            "declared_conditions",
-            "too_many_conditions",
-            format!("at most {MAX_DECLARED_CONDITIONS} conditions can be declared"),
-        );
-    } else {
-        for (index, text) in request.declared_conditions.iter().enumerate() {
-            match text.parse::<Icd10Code>() {
-                Ok(code) => declared.push(code),
-                Err(error) => errors.push(
-                    format!("declared_conditions[{index}]"),
-                    error.code(),
-                    error.to_string(),
-                ),
-            }
-        }
-    }
-    declared.sort();
-    declared.dedup();
+    let declared = valid_declared_conditions(&request.declared_conditions, &mut errors);
 
     match (resident_id, phone, insurance_type) {
         (Some(resident_id), Some(phone), Some(insurance_type)) if errors.is_empty() => {
@@ -274,6 +254,33 @@ pub fn validate_enrollment_details(
         }
         _ => Err(errors),
     }
+}
+
+/// The declared conditions as codes, sorted and without repeats; each
+/// problem goes into `errors` under its index.
+fn valid_declared_conditions(texts: &[String], errors: &mut ValidationErrors) -> Vec<Icd10Code> {
+    let mut declared = Vec::with_capacity(texts.len());
+    if texts.len() > MAX_DECLARED_CONDITIONS {
+        errors.push(
+            "declared_conditions",
+            "too_many_conditions",
+            format!("at most {MAX_DECLARED_CONDITIONS} conditions can be declared"),
+        );
+    } else {
+        for (index, text) in texts.iter().enumerate() {
+            match text.parse::<Icd10Code>() {
+                Ok(code) => declared.push(code),
+                Err(error) => errors.push(
+                    format!("declared_conditions[{index}]"),
+                    error.code(),
+                    error.to_string(),
+                ),
+            }
+        }
+    }
+    declared.sort();
+    declared.dedup();
+    declared
 }
 
 /// `+86 138-1234-5678` -> `13812345678`; `None` unless a mainland mobile

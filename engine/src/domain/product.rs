@@ -276,6 +276,26 @@ impl Product {
                 return Err(ProductError::at("renews", "a product cannot renew itself"));
             }
         }
+        self.validate_preexisting_groups()?;
+        if self.inpatient.is_none() && self.specialty_drug.is_none() {
+            return Err(ProductError::at(
+                "inpatient",
+                "a product offers at least one benefit (`inpatient` or `specialty_drug`)",
+            ));
+        }
+        if let Some(terms) = &self.inpatient {
+            terms.validate("inpatient")?;
+        }
+        if let Some(drugs) = &self.specialty_drug {
+            drugs.terms.validate("specialty_drug")?;
+            validate_formulary(&drugs.formulary)?;
+        }
+        Ok(())
+    }
+
+    /// Each group of pre-existing conditions has a unique name and at
+    /// least one code.
+    fn validate_preexisting_groups(&self) -> Result<(), ProductError> {
         let mut group_names = HashSet::new();
         for (index, group) in self.preexisting_groups.iter().enumerate() {
             let key = format!("preexisting_groups[{index}]");
@@ -292,19 +312,6 @@ impl Product {
                     "a group needs at least one ICD-10 prefix or range",
                 ));
             }
-        }
-        if self.inpatient.is_none() && self.specialty_drug.is_none() {
-            return Err(ProductError::at(
-                "inpatient",
-                "a product offers at least one benefit (`inpatient` or `specialty_drug`)",
-            ));
-        }
-        if let Some(terms) = &self.inpatient {
-            terms.validate("inpatient")?;
-        }
-        if let Some(drugs) = &self.specialty_drug {
-            drugs.terms.validate("specialty_drug")?;
-            validate_formulary(&drugs.formulary)?;
         }
         Ok(())
     }
