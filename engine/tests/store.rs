@@ -327,11 +327,38 @@ fn reversal_restores_balances_exactly_and_only_once() {
         )
         .unwrap();
         let id = paid.json()["id"].as_i64().unwrap();
+        // The explanation of benefits shows the cover left as the coverage
+        // screen does.
+        let paid_cover = enrollment::coverage(&mut conn, member).unwrap();
+        let inpatient = serde_json::to_value(&paid_cover.products[0].benefits[0]).unwrap();
+        assert_eq!(inpatient["benefit"], "inpatient");
+        let shown = &paid.json()["decision"]["benefit_balance"];
+        for field in [
+            "deductible",
+            "deductible_met",
+            "deductible_left",
+            "annual_limit",
+            "limit_used",
+            "limit_left",
+        ] {
+            assert_eq!(shown[field], inpatient[field], "{}: {field}", t.backend);
+        }
         let reason = ReversalRequest {
             reason: "billed twice by the hospital".into(),
         };
         let reversed = claims::reverse(&mut conn, &insurer, "r1", id, &reason).unwrap();
         assert_eq!(reversed.json()["status"], "reversed");
+        // The reversal states what it gave back: the decision's deductible
+        // and payable, for its one benefit.
+        let totals = &paid.json()["decision"]["totals"];
+        assert_eq!(
+            reversed.json()["reversal"]["reversed"],
+            serde_json::json!([{
+                "benefit": "inpatient",
+                "deductible_met": totals["deductible_applied"],
+                "paid": totals["payable"],
+            }])
+        );
         let after = enrollment::coverage(&mut conn, member).unwrap();
         assert_eq!(
             serde_json::to_value(&after.products[0].benefits).unwrap(),

@@ -340,8 +340,10 @@ impl ClaimStatus {
 
 /// The explanation of one item; all amounts in fen.
 ///
-/// For a denied item nothing is consumed: `deductible_applied`, `payable`
-/// and `coinsurance_rate` are zero, `eligible` still shows E, so that
+/// For a denied item nothing is consumed: `deductible_applied` and
+/// `payable` are zero and `coinsurance_rate` is absent (no rate was
+/// applied; a paid item at a product rate of 0 shows `0`), while `eligible`
+/// still shows E, so that
 /// `member_responsibility = eligible - payable` and
 /// `out_of_pocket = submitted - basic_paid - payable` hold for every item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -353,7 +355,7 @@ pub struct ItemDecision {
     pub basic_paid: Fen,
     pub eligible: Fen,
     pub deductible_applied: Fen,
-    pub coinsurance_rate: Decimal,
+    pub coinsurance_rate: Option<Decimal>,
     pub payable: Fen,
     pub member_responsibility: Fen,
     pub out_of_pocket: Fen,
@@ -402,12 +404,43 @@ impl LedgerDelta {
     }
 }
 
+/// The member's cover in the claim's benefit once the decision is posted:
+/// used and left of the deductible and of the annual limit, in the same
+/// terms as the coverage screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BenefitBalance {
+    pub deductible: Fen,
+    pub deductible_met: Fen,
+    pub deductible_left: Fen,
+    pub annual_limit: Fen,
+    pub limit_used: Fen,
+    pub limit_left: Fen,
+}
+
+impl BenefitBalance {
+    /// A balance against its benefit's terms; what is left is floored at 0.
+    pub fn of(terms: &BenefitTerms, balance: Balance) -> Result<BenefitBalance, MoneyError> {
+        Ok(BenefitBalance {
+            deductible: terms.deductible,
+            deductible_met: balance.deductible_met,
+            deductible_left: terms.deductible.remaining_after(balance.deductible_met)?,
+            annual_limit: terms.annual_limit,
+            limit_used: balance.paid,
+            limit_left: terms.annual_limit.remaining_after(balance.paid)?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimDecision {
     pub status: ClaimStatus,
     pub benefit: BenefitKind,
     pub items: Vec<ItemDecision>,
     pub totals: ClaimTotals,
+    /// The benefit's deductible and limit, used and left, after this
+    /// decision. Absent only on decisions stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benefit_balance: Option<BenefitBalance>,
     /// Entries to post; for an appeal, only those of newly paid items.
     pub ledger: Vec<LedgerDelta>,
 }
@@ -694,7 +727,7 @@ fn deny(
         basic_paid: amounts.basic_paid,
         eligible: amounts.eligible,
         deductible_applied: Fen::ZERO,
-        coinsurance_rate: Decimal::ZERO,
+        coinsurance_rate: None,
         payable: Fen::ZERO,
         member_responsibility: amounts.eligible,
         out_of_pocket,
@@ -870,7 +903,7 @@ impl<'a> Adjudication<'a> {
             basic_paid,
             eligible,
             deductible_applied,
-            coinsurance_rate: self.coinsurance_rate,
+            coinsurance_rate: Some(self.coinsurance_rate),
             payable,
             member_responsibility: eligible.try_sub(payable).map_err(money)?,
             out_of_pocket: submitted
@@ -941,11 +974,18 @@ impl<'a> Adjudication<'a> {
         } else {
             ClaimStatus::Partial
         };
+        let benefit_balance = BenefitBalance::of(self.terms, self.balance).map_err(|source| {
+            AdjudicationError::Money {
+                index: items.len(),
+                source,
+            }
+        })?;
         Ok(ClaimDecision {
             status,
             benefit: self.claim.kind,
             items,
             totals,
+            benefit_balance: Some(benefit_balance),
             ledger: self.ledger,
         })
     }

@@ -513,7 +513,7 @@ fn inpatient_explanation_adds_up() {
     assert_eq!(item.basic_paid, yuan("35000.00"));
     assert_eq!(item.eligible, yuan("40000.00"));
     assert_eq!(item.deductible_applied, yuan("20000.00"));
-    assert_eq!(item.coinsurance_rate, rate("0.70"));
+    assert_eq!(item.coinsurance_rate, Some(rate("0.70")));
     assert_eq!(item.payable, yuan("14000.00"));
     assert_eq!(item.member_responsibility, yuan("26000.00"));
     assert_eq!(item.out_of_pocket, yuan("31000.00"));
@@ -627,7 +627,7 @@ fn rounding_is_per_item_and_half_away_from_zero() {
     let mut claim = claim;
     claim.items[1] = stay("0.06", "0.01", "0");
     let decision = decide_with(&product, &member, &balances, &HashSet::new(), &claim);
-    assert_eq!(decision.items[0].coinsurance_rate, rate("0.5"));
+    assert_eq!(decision.items[0].coinsurance_rate, Some(rate("0.5")));
     assert_eq!(decision.items[0].payable, yuan("0.03"));
     assert_eq!(decision.items[1].payable, yuan("0.03"));
     assert_eq!(decision.totals.payable, yuan("0.06"));
@@ -743,7 +743,9 @@ fn preexisting_rate_only_when_the_declared_group_matches_the_diagnosis() {
             &stay_claim(diagnosis),
         );
         (
-            decision.items[0].coinsurance_rate,
+            decision.items[0]
+                .coinsurance_rate
+                .expect("a paid item shows its rate"),
             decision.items[0].payable,
         )
     };
@@ -792,7 +794,7 @@ fn drug_preexisting_rate_uses_the_drug_terms() {
         &drug_claim(vec![osimertinib(30, "510.00", egfr())]),
     );
     // 30 x 510 = 15,300, no deductible, 30 %.
-    assert_eq!(decision.items[0].coinsurance_rate, rate("0.30"));
+    assert_eq!(decision.items[0].coinsurance_rate, Some(rate("0.30")));
     assert_eq!(decision.items[0].payable, yuan("4590.00"));
 }
 
@@ -806,7 +808,8 @@ fn denied_items_consume_nothing() {
     assert_eq!(denied.outcome, ItemOutcome::Denied);
     assert_eq!(denied.deductible_applied, Fen::ZERO);
     assert_eq!(denied.payable, Fen::ZERO);
-    assert_eq!(denied.coinsurance_rate, Decimal::ZERO);
+    assert_eq!(denied.coinsurance_rate, None);
+    assert!(serde_json::to_value(denied).unwrap()["coinsurance_rate"].is_null());
     assert_eq!(denied.eligible, yuan("15300.00"));
     assert_eq!(denied.member_responsibility, yuan("15300.00"));
     assert_eq!(denied.out_of_pocket, yuan("15300.00"));
@@ -1273,7 +1276,7 @@ fn demo_product_decides_a_submitted_osimertinib_claim() {
     )
     .unwrap();
     // Declared lung cancer, claim for lung cancer: the pre-existing 30 %.
-    assert_eq!(decision.items[0].coinsurance_rate, rate("0.30"));
+    assert_eq!(decision.items[0].coinsurance_rate, Some(rate("0.30")));
     assert_eq!(decision.items[0].payable, yuan("4590.00"));
     // CAR-T is for lymphoma, and only in hospitals.
     assert_eq!(
@@ -1446,7 +1449,13 @@ mod properties {
                 .unwrap();
             prop_assert!(item.deductible_applied <= deductible_left);
             let after_deductible = Fen(item.eligible.0 - item.deductible_applied.0);
-            let share = round_to_fen(item.coinsurance_rate * after_deductible.to_decimal());
+            // Only a paid item applies a rate; a denied one shows none.
+            prop_assert_eq!(
+                item.coinsurance_rate.is_none(),
+                item.outcome == ItemOutcome::Denied
+            );
+            let rate = item.coinsurance_rate.unwrap_or(Decimal::ZERO);
+            let share = round_to_fen(rate * after_deductible.to_decimal());
             prop_assert!(
                 item.payable <= share,
                 "payable {} > share {}",

@@ -17,7 +17,10 @@ pub use batch::{BatchClaim, submit_batch};
 pub use reads::{ClaimFilter, Ownership, list_for_member, list_page, ownership, view};
 pub use reversal::{ReversalRequest, reverse};
 pub use rows::{ClaimRow, DecisionRow, ReversalRow};
-pub use view::{ClaimPage, ClaimSummary, ClaimView, ClaimViewStatus, DecisionView, ReversalView};
+pub use view::{
+    ClaimPage, ClaimSummary, ClaimView, ClaimViewStatus, DecisionView, ReversalView,
+    ReversedAmounts,
+};
 
 use crate::db::DbConn;
 use crate::domain::ValidationErrors;

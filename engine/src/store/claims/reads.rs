@@ -7,13 +7,14 @@ use diesel::prelude::*;
 use crate::db::DbConn;
 use crate::domain::money::Fen;
 use crate::error::StoreError;
-use crate::schema::{claims, decisions, reversals};
+use crate::schema::{claims, decisions, ledger_entries, reversals};
 use crate::store::enrollment::member_row;
 use crate::store::products;
 
 use super::rows::{ClaimRow, DecisionRow, ReversalRow};
 use super::view::{
-    ClaimFacts, ClaimPage, ClaimSummary, ClaimView, ClaimViewStatus, DecisionView, parse_kind,
+    ClaimFacts, ClaimPage, ClaimSummary, ClaimView, ClaimViewStatus, DecisionView, ReversalView,
+    parse_kind,
 };
 
 pub(crate) fn claim_row(conn: &mut DbConn, claim_id: i64) -> Result<ClaimRow, StoreError> {
@@ -48,6 +49,20 @@ pub(crate) fn reversal_row(
         .optional()?)
 }
 
+/// A reversal with the amounts its compensating ledger entries posted.
+fn reversal_view(conn: &mut DbConn, row: ReversalRow) -> Result<ReversalView, StoreError> {
+    let entries: Vec<(String, i64, i64)> = ledger_entries::table
+        .filter(ledger_entries::reversal_id.eq(row.id))
+        .order(ledger_entries::id.asc())
+        .select((
+            ledger_entries::benefit,
+            ledger_entries::deductible_fen,
+            ledger_entries::paid_fen,
+        ))
+        .load(conn)?;
+    ReversalView::build(row, &entries)
+}
+
 /// Who a claim is for and who submitted it: what authorisation at the edge
 /// decides on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +85,10 @@ pub fn view(conn: &mut DbConn, claim_id: i64) -> Result<ClaimView, StoreError> {
         .into_iter()
         .map(DecisionView::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let reversal = reversal_row(conn, claim_id)?.map(Into::into);
+    let reversal = match reversal_row(conn, claim_id)? {
+        Some(row) => Some(reversal_view(conn, row)?),
+        None => None,
+    };
     let product = products::version(conn, row.product_version_id)?;
     let facts = ClaimFacts {
         id: row.id,

@@ -91,21 +91,60 @@ impl DecisionView {
     }
 }
 
+/// What a reversal gave back to one benefit's balance: the deductible met
+/// and the amount paid that its compensating entries took off (as positive
+/// amounts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReversedAmounts {
+    pub benefit: BenefitKind,
+    pub deductible_met: Fen,
+    pub paid: Fen,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReversalView {
     pub reason: String,
     pub reversed_by: String,
     #[serde(with = "crate::store::utc")]
     pub reversed_at: NaiveDateTime,
+    /// Per benefit, in the order of the claim's ledger entries.
+    pub reversed: Vec<ReversedAmounts>,
 }
 
-impl From<ReversalRow> for ReversalView {
-    fn from(row: ReversalRow) -> ReversalView {
-        ReversalView {
+impl ReversalView {
+    /// The view of a reversal row and its compensating ledger entries
+    /// `(benefit, deductible_fen, paid_fen)`, which are negative.
+    pub(crate) fn build(
+        row: ReversalRow,
+        entries: &[(String, i64, i64)],
+    ) -> Result<ReversalView, StoreError> {
+        let overflow = || StoreError::integrity("reversed amount overflows");
+        let mut reversed: Vec<ReversedAmounts> = Vec::new();
+        for (benefit, deductible, paid) in entries {
+            let benefit = parse_kind(benefit)?;
+            let deductible = Fen(deductible.checked_neg().ok_or_else(overflow)?);
+            let paid = Fen(paid.checked_neg().ok_or_else(overflow)?);
+            match reversed.iter_mut().find(|sum| sum.benefit == benefit) {
+                Some(sum) => {
+                    sum.deductible_met = sum
+                        .deductible_met
+                        .try_add(deductible)
+                        .map_err(|_| overflow())?;
+                    sum.paid = sum.paid.try_add(paid).map_err(|_| overflow())?;
+                }
+                None => reversed.push(ReversedAmounts {
+                    benefit,
+                    deductible_met: deductible,
+                    paid,
+                }),
+            }
+        }
+        Ok(ReversalView {
             reason: row.reason,
             reversed_by: row.reversed_by,
             reversed_at: row.created_at,
-        }
+            reversed,
+        })
     }
 }
 
