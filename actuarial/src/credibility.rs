@@ -273,13 +273,7 @@ pub fn parse_observations(input: &str, text: &str) -> Result<Vec<Observation>, C
         input: input.to_string(),
         message,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| table_err(format!("cannot read the header: {e}")))?
-        .clone();
+    let (mut reader, headers) = crate::csv_input::open_with_header(text).map_err(table_err)?;
     let columns = ["group", "period", "value", "weight"];
     let mut index = [0usize; 4];
     for (slot, column) in index.iter_mut().zip(columns) {

@@ -9,6 +9,7 @@
 pub mod adverse;
 pub mod alias;
 pub mod credibility;
+mod csv_input;
 pub mod dist;
 pub mod engine;
 pub mod exact;

@@ -134,13 +134,7 @@ impl Triangle {
             input: source.to_string(),
             message,
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|e| file_err(format!("cannot read the header: {e}")))?
-            .clone();
+        let (mut reader, headers) = crate::csv_input::open_with_header(text).map_err(file_err)?;
         let column = |name: &str| headers.iter().position(|h| h == name);
         let origin_col =
             column("origin").ok_or_else(|| file_err("missing column `origin`".to_string()))?;
@@ -321,13 +315,7 @@ pub fn parse_premiums(source: &str, text: &str) -> Result<BTreeMap<String, f64>,
         input: source.to_string(),
         message,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| file_err(format!("cannot read the header: {e}")))?
-        .clone();
+    let (mut reader, headers) = crate::csv_input::open_with_header(text).map_err(file_err)?;
     let column = |name: &str| {
         headers
             .iter()
