@@ -260,6 +260,38 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// The `Idempotency-Key` header as the OpenAPI document shows it, with the
+/// bounds [`idempotency_key`] checks.
+pub struct IdempotencyKeyHeader;
+
+impl utoipa::IntoParams for IdempotencyKeyHeader {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::Type;
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::ObjectBuilder;
+        let max = engine::store::idempotency::MAX_KEY_LENGTH;
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(max))
+            .pattern(Some(format!("^[!-~]{{1,{max}}}$")));
+        vec![
+            ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(utoipa::openapi::Required::True)
+                .description(Some(format!(
+                    "Client-chosen key: 1 to {max} printable ASCII characters, no spaces. \
+                     A retry with the same key and body gets the first answer again."
+                )))
+                .schema(Some(schema))
+                .build(),
+        ]
+    }
+}
+
 /// The `Idempotency-Key` header, required on every mutating call.
 pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req

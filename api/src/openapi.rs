@@ -1,87 +1,11 @@
-//! The OpenAPI document, generated from the handlers' annotations, and the
-//! request body shapes it shows.
-
-#![allow(dead_code)] // The *Doc types exist only to describe bodies.
+//! The OpenAPI document, generated from the handlers' annotations and the
+//! `ToSchema` of the types they read and write.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldProblem, Problem};
 use crate::routes;
-
-/// Body of `POST /v1/enrollments`.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnrollmentRequestDoc {
-    /// e.g. `xiamen-2026`
-    product_id: String,
-    /// 18-character PRC resident ID number (GB 11643 check digit).
-    resident_id: String,
-    name: String,
-    phone: String,
-    /// `urban_employee` or `urban_rural_resident`
-    insurance_type: String,
-    /// ICD-10 codes of declared pre-existing conditions, e.g. `C34.1`.
-    declared_conditions: Vec<String>,
-}
-
-/// One item of a claim. Inpatient: `total`, `basic_paid`, `out_of_catalogue`.
-/// Specialty drug: `drug` (ATC), `quantity`, `unit_price`, `basic_paid`,
-/// `biomarkers`. Amounts are CNY with at most 2 decimals, as numbers or strings.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClaimItemDoc {
-    total: Option<String>,
-    basic_paid: String,
-    out_of_catalogue: Option<String>,
-    drug: Option<String>,
-    quantity: Option<u32>,
-    unit_price: Option<String>,
-    biomarkers: Option<Vec<BiomarkerDoc>>,
-}
-
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BiomarkerDoc {
-    marker: String,
-    positive: bool,
-}
-
-/// Body of `POST /v1/claims`.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClaimRequestDoc {
-    member_id: i64,
-    /// `inpatient` or `specialty_drug`
-    kind: String,
-    /// YYYY-MM-DD; for a hospital stay, the admission date.
-    service_date: String,
-    provider_id: String,
-    /// ICD-10, e.g. `C34.1` or `C34.100x001`.
-    diagnosis: String,
-    items: Vec<ClaimItemDoc>,
-}
-
-/// Body of `POST /v1/claims/{id}/reversal`.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReversalRequestDoc {
-    reason: String,
-}
-
-/// Body of `POST /v1/claims/{id}/appeal`: new biomarker results per item.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AppealRequestDoc {
-    items: Vec<AppealItemDoc>,
-}
-
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AppealItemDoc {
-    index: usize,
-    biomarkers: Vec<BiomarkerDoc>,
-}
 
 /// Adds to every operation the error statuses the server's shared layers
 /// can answer it with, each an `application/problem+json` `Problem`: what
@@ -103,6 +27,22 @@ impl SharedErrors {
             )
             .build()
             .into()
+    }
+}
+
+impl SharedErrors {
+    /// Gives each error status a handler's annotation lists (with its own
+    /// description) the `Problem` body every error is sent with.
+    fn problem_bodies(responses: &mut utoipa::openapi::Responses) {
+        for (status, response) in responses.responses.iter_mut() {
+            let is_error = status.starts_with('4') || status.starts_with('5');
+            if let (true, utoipa::openapi::RefOr::T(response)) = (is_error, response)
+                && response.content.is_empty()
+                && let utoipa::openapi::RefOr::T(problem) = Self::problem(&response.description)
+            {
+                *response = problem;
+            }
+        }
     }
 }
 
@@ -161,6 +101,7 @@ impl Modify for SharedErrors {
                         .entry(status.to_owned())
                         .or_insert_with(|| Self::problem(description));
                 }
+                Self::problem_bodies(&mut operation.responses);
             }
         }
     }
@@ -193,8 +134,167 @@ impl Modify for BearerAuth {
         routes::audit::events, routes::audit::verify, routes::audit::export,
         routes::ops::healthz, routes::ops::readyz, routes::ops::metrics,
     ),
-    components(schemas(Problem, FieldProblem, EnrollmentRequestDoc, ClaimRequestDoc, ClaimItemDoc,
-        BiomarkerDoc, ReversalRequestDoc, AppealRequestDoc, AppealItemDoc)),
+    components(schemas(Problem, FieldProblem, engine::domain::Biomarker, engine::domain::Product)),
     modifiers(&BearerAuth, &SharedErrors),
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn document() -> Value {
+        serde_json::to_value(ApiDoc::openapi()).expect("the document is JSON")
+    }
+
+    /// `(method path, status, response)` of every response of every operation.
+    fn responses(document: &Value) -> Vec<(String, String, Value)> {
+        let mut all = Vec::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("a path item") {
+                let listed = operation["responses"].as_object().expect("responses");
+                assert!(!listed.is_empty(), "{method} {path} lists no response");
+                for (status, response) in listed {
+                    all.push((format!("{method} {path}"), status.clone(), response.clone()));
+                }
+            }
+        }
+        all
+    }
+
+    /// Follows a `$ref` into the components.
+    fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+        match schema["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference
+                    .strip_prefix("#/components/schemas/")
+                    .expect("a reference to a component schema");
+                let target = &document["components"]["schemas"][name];
+                assert!(target.is_object(), "{reference} names no component");
+                resolve(document, target)
+            }
+            None => schema,
+        }
+    }
+
+    /// Every `$ref` anywhere under `value`.
+    fn references(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    found.push(r.clone());
+                }
+                map.values().for_each(|v| references(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_status_of_every_operation_has_its_schema() {
+        let document = document();
+        let all = responses(&document);
+        assert!(all.len() > 100, "{} responses", all.len());
+        for (operation, status, response) in &all {
+            let content = response["content"].as_object();
+            match status.as_bytes()[0] {
+                b'2' if status == "204" => {
+                    assert!(content.is_none(), "{operation} {status} has a body")
+                }
+                b'2' => {
+                    let content =
+                        content.unwrap_or_else(|| panic!("{operation} {status} has no content"));
+                    for (media, body) in content {
+                        let schema = &body["schema"];
+                        assert!(
+                            schema.as_object().is_some_and(|s| !s.is_empty()),
+                            "{operation} {status} {media} has no schema"
+                        );
+                        resolve(&document, schema);
+                    }
+                }
+                b'4' | b'5' => {
+                    let content =
+                        content.unwrap_or_else(|| panic!("{operation} {status} has no content"));
+                    let keys: Vec<&String> = content.keys().collect();
+                    assert_eq!(keys, ["application/problem+json"], "{operation} {status}");
+                    assert_eq!(
+                        content["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{operation} {status}"
+                    );
+                }
+                _ => panic!("{operation} answers {status}"),
+            }
+        }
+        let mut found = Vec::new();
+        references(&document, &mut found);
+        for reference in found {
+            resolve(&document, &serde_json::json!({ "$ref": reference }));
+        }
+    }
+
+    #[test]
+    fn the_claim_body_carries_the_validation_constraints() {
+        let document = document();
+        let body = &document["paths"]["/v1/claims"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
+        let claim = resolve(&document, body);
+        let pattern = claim["properties"]["diagnosis"]["pattern"]
+            .as_str()
+            .expect("the diagnosis has a pattern");
+        assert!(
+            pattern.contains(engine::domain::codes::ICD10_INPUT_PATTERN),
+            "{pattern}"
+        );
+        let required: Vec<&str> = claim["required"]
+            .as_array()
+            .expect("required fields")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for field in [
+            "member_id",
+            "kind",
+            "service_date",
+            "provider_id",
+            "diagnosis",
+            "items",
+        ] {
+            assert!(required.contains(&field), "{field} is not required");
+        }
+        let items = &claim["properties"]["items"];
+        assert_eq!(items["minItems"], 1);
+        assert_eq!(items["maxItems"], engine::domain::claim::MAX_ITEMS);
+        let drug = &items["items"]["oneOf"][1];
+        assert_eq!(
+            drug["properties"]["quantity"]["oneOf"][0]["maximum"],
+            engine::domain::claim::MAX_QUANTITY
+        );
+        let header = document["paths"]["/v1/claims"]["post"]["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .expect("the Idempotency-Key header")
+            .clone();
+        assert_eq!(header["required"], true);
+        assert_eq!(
+            header["schema"]["maxLength"],
+            engine::store::idempotency::MAX_KEY_LENGTH
+        );
+    }
+
+    #[test]
+    fn the_pricing_run_takes_json_and_toml() {
+        let document = document();
+        let content = document["paths"]["/v1/pricing/runs"]["post"]["requestBody"]["content"]
+            .as_object()
+            .expect("request content");
+        assert!(content.contains_key("application/json"));
+        assert!(content.contains_key("application/toml"));
+    }
+}

@@ -51,12 +51,22 @@ impl std::fmt::Debug for AuditKey {
 }
 
 #[derive(
-    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, Deserialize,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Queryable,
+    Selectable,
+    Insertable,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[diesel(table_name = audit_events)]
 pub struct AuditEvent {
     pub seq: i64,
     #[serde(with = "crate::store::utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: NaiveDateTime,
     pub actor: String,
     pub action: String,
@@ -67,7 +77,7 @@ pub struct AuditEvent {
 }
 
 /// What an auditor keeps off-box to detect truncation later.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainHead {
     pub seq: i64,
     pub hash: String,
@@ -220,13 +230,13 @@ pub fn for_each_event(
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BrokenEvent {
     pub seq: i64,
     pub problem: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     /// True when every event verifies and the expected head (if given) is there.
     pub valid: bool,

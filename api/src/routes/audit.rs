@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
-use engine::audit::{self, ChainHead, EventQuery};
+use engine::audit::{self, AuditEvent, ChainHead, EventQuery, VerifyReport};
 use serde::Deserialize;
 
 use crate::auth;
@@ -58,7 +58,7 @@ async fn auditor(
         ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339 start time"),
         ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339 end time (exclusive)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100")),
-    responses((status = 200, description = "Events and the next cursor")),
+    responses((status = 200, description = "Events and the next cursor", body = EventPage)),
     security(("bearer" = [])))]
 #[get("/v1/audit/events")]
 pub async fn events(
@@ -76,9 +76,19 @@ pub async fn events(
     } else {
         None
     };
-    Ok(ok(
-        &serde_json::json!({ "events": page, "next_cursor": next_cursor }),
-    ))
+    // Keys sorted, as the page has always been sent.
+    Ok(ok(&super::sorted_json(&EventPage {
+        events: page,
+        next_cursor,
+    })?))
+}
+
+/// A page of audit events, oldest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct EventPage {
+    pub events: Vec<AuditEvent>,
+    /// Pass as `after_seq` for the next page; null on the last one.
+    pub next_cursor: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,7 +105,8 @@ pub struct VerifyQuery {
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     params(("head_seq" = Option<i64>, Query, description = "Sequence of an exported head"),
         ("head_hash" = Option<String>, Query, description = "Hash of that head")),
-    responses((status = 200, description = "Verification report (valid or not)")),
+    responses((status = 200, description = "Verification report (valid or not)", body = VerifyReport),
+        (status = 400, description = "Only one of head_seq and head_hash")),
     security(("bearer" = [])))]
 #[get("/v1/audit/verify")]
 pub async fn verify(
@@ -127,7 +138,7 @@ pub async fn verify(
         ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339 start time"),
         ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339 end time (exclusive)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100000, description = "1 to 100000, default 100000")),
-    responses((status = 200, description = "One JSON event per line", content_type = "application/x-ndjson")),
+    responses((status = 200, description = "One JSON event per line (each an AuditEvent)", body = String, content_type = "application/x-ndjson")),
     security(("bearer" = [])))]
 #[get("/v1/audit/export")]
 pub async fn export(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use engine::domain::adjudication::AppealEvidence;
 use engine::domain::claim::{ClaimSubmission, validate_claim};
-use engine::store::claims::{self, ClaimFilter, ClaimView, Ownership, ReversalRequest};
+use engine::store::claims::{self, ClaimFilter, ClaimPage, ClaimView, Ownership, ReversalRequest};
 use engine::store::{Recorded, china_date};
 use serde::Deserialize;
 
@@ -38,10 +38,11 @@ pub(crate) async fn ownership(state: &Arc<AppState>, claim_id: i64) -> Result<Ow
 /// Submits a claim; responds with the decision and its explanation of
 /// benefits.
 #[utoipa::path(post, path = "/v1/claims", tag = "claims",
-    request_body(content = crate::openapi::ClaimRequestDoc, content_type = "application/json"),
-    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Client-chosen key (printable ASCII, no spaces, at most 255); retries reuse it")),
-    responses((status = 201, description = "Decided; body holds the decision and explanation of benefits"),
-        (status = 409, description = "Idempotency key reused with another body"), (status = 422, description = "Validation failed")),
+    request_body(content = ClaimSubmission, content_type = "application/json"),
+    params(crate::body::IdempotencyKeyHeader),
+    responses((status = 201, description = "Decided; body holds the decision and explanation of benefits", body = ClaimView),
+        (status = 409, description = "Idempotency key reused with another body"), (status = 422, description = "Validation failed"),
+        (status = 503, description = "The claim queue is full, or the database is busy; retry after Retry-After")),
     security(("bearer" = [])))]
 #[post("/v1/claims")]
 pub async fn submit(
@@ -72,7 +73,7 @@ pub async fn submit(
 /// A claim with every decision and its explanation of benefits.
 #[utoipa::path(get, path = "/v1/claims/{id}", tag = "claims",
     params(("id" = i64, Path, minimum = 1, description = "Claim id")),
-    responses((status = 200, description = "The claim"), (status = 404, description = "No such claim")),
+    responses((status = 200, description = "The claim", body = ClaimView), (status = 404, description = "No such claim")),
     security(("bearer" = [])))]
 #[get("/v1/claims/{id}")]
 pub async fn get_one(
@@ -99,7 +100,7 @@ pub struct PageQuery {
     params(("id" = i64, Path, minimum = 1, description = "Member id"),
         ("cursor" = Option<i64>, Query, minimum = 0, description = "next_cursor of the previous page"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20")),
-    responses((status = 200, description = "A page of claims")),
+    responses((status = 200, description = "A page of claims", body = ClaimPage)),
     security(("bearer" = [])))]
 #[get("/v1/members/{id}/claims")]
 pub async fn for_member(
@@ -122,7 +123,7 @@ pub async fn for_member(
 #[utoipa::path(get, path = "/v1/claims", tag = "claims",
     params(("cursor" = Option<i64>, Query, minimum = 0, description = "next_cursor of the previous page"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20")),
-    responses((status = 200, description = "A page of the caller's submitted claims")),
+    responses((status = 200, description = "A page of the caller's submitted claims", body = ClaimPage)),
     security(("bearer" = [])))]
 #[get("/v1/claims")]
 pub async fn submitted_by_me(
@@ -147,9 +148,10 @@ pub async fn submitted_by_me(
 /// entries are posted.
 #[utoipa::path(post, path = "/v1/claims/{id}/reversal", tag = "claims",
     params(("id" = i64, Path, minimum = 1, description = "Claim id"),
-        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Client-chosen key (printable ASCII, no spaces, at most 255); retries reuse it")),
-    request_body(content = crate::openapi::ReversalRequestDoc, content_type = "application/json"),
-    responses((status = 201, description = "Reversed"), (status = 409, description = "not_reversible or already_reversed")),
+        crate::body::IdempotencyKeyHeader),
+    request_body(content = ReversalRequest, content_type = "application/json"),
+    responses((status = 201, description = "Reversed: the claim with its reversal and the amounts reversed per benefit", body = ClaimView),
+        (status = 409, description = "not_reversible, already_reversed, or the key reused with another body")),
     security(("bearer" = [])))]
 #[post("/v1/claims/{id}/reversal")]
 pub async fn reverse(
@@ -176,9 +178,10 @@ pub async fn reverse(
 /// item); they are decided again as a new decision linked to the first.
 #[utoipa::path(post, path = "/v1/claims/{id}/appeal", tag = "claims",
     params(("id" = i64, Path, minimum = 1, description = "Claim id"),
-        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Client-chosen key (printable ASCII, no spaces, at most 255); retries reuse it")),
-    request_body(content = crate::openapi::AppealRequestDoc, content_type = "application/json"),
-    responses((status = 201, description = "Decided again"), (status = 409, description = "not_appealable")),
+        crate::body::IdempotencyKeyHeader),
+    request_body(content = AppealEvidence, content_type = "application/json"),
+    responses((status = 201, description = "Decided again: the claim with the new decision in force", body = ClaimView),
+        (status = 409, description = "not_appealable, or the key reused with another body")),
     security(("bearer" = [])))]
 #[post("/v1/claims/{id}/appeal")]
 pub async fn appeal(

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use engine::domain::enrollment::EnrollmentRequest;
-use engine::store::enrollment;
+use engine::store::enrollment::{self, CoverageView, Enrolled, MemberView};
 use engine::store::tokens;
 
 use crate::auth::{self, Caller, MaybeCaller};
@@ -24,11 +24,11 @@ use super::{ok, readable_member};
 /// hashes, so the first one cannot be shown again, and one sign-up never
 /// leaves two live credentials.
 #[utoipa::path(post, path = "/v1/enrollments", tag = "enrollment",
-    request_body(content = crate::openapi::EnrollmentRequestDoc, content_type = "application/json"),
-    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Client-chosen key (printable ASCII, no spaces, at most 255); retries reuse it")),
-    responses((status = 201, description = "Enrolled"),
-        (status = 401, description = "A token was sent and is not valid", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A token other than an insurer's was sent", body = crate::error::Problem, content_type = "application/problem+json"),
+    request_body(content = EnrollmentRequest, content_type = "application/json"),
+    params(crate::body::IdempotencyKeyHeader),
+    responses((status = 201, description = "Enrolled: the member, the enrollment's id and the enrollee's token", body = SignUp),
+        (status = 401, description = "A token was sent and is not valid"),
+        (status = 403, description = "A token other than an insurer's was sent"),
         (status = 409, description = "Already enrolled or key reused"),
         (status = 422, description = "Validation failed"), (status = 429, description = "Too many sign-ups from this address")))]
 #[post("/v1/enrollments")]
@@ -74,16 +74,31 @@ pub async fn enroll(
     for replaced in &issued.replaced {
         state.token_cache.forget(*replaced);
     }
-    let mut body = super::sorted_json(&recorded.body)?;
-    body["token"] = serde_json::Value::String(token);
-    body["token_id"] = issued.principal.token_id.into();
+    let body = super::sorted_json(&SignUp {
+        enrolled: recorded.body.clone(),
+        token,
+        token_id: issued.principal.token_id,
+    })?;
     Ok(super::created_json(&recorded, body))
+}
+
+/// The answer to a sign-up: the stored enrollment (the same on a replay)
+/// with the token issued for this answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SignUp {
+    #[serde(flatten)]
+    enrolled: Enrolled,
+    /// The enrollee's bearer token, shown once; a replay issues a new one
+    /// and the one before stops working.
+    token: String,
+    /// The token's id, for `DELETE /v1/tokens/{id}`.
+    token_id: i64,
 }
 
 /// A member, with their enrollments. The resident ID is shown masked.
 #[utoipa::path(get, path = "/v1/members/{id}", tag = "enrollment",
     params(("id" = i64, Path, minimum = 1, description = "Member id")),
-    responses((status = 200, description = "The member"), (status = 404, description = "No such member")),
+    responses((status = 200, description = "The member", body = MemberView), (status = 404, description = "No such member")),
     security(("bearer" = [])))]
 #[get("/v1/members/{id}")]
 pub async fn member(
@@ -102,7 +117,7 @@ pub async fn member(
 /// and left, per benefit.
 #[utoipa::path(get, path = "/v1/members/{id}/coverage", tag = "enrollment",
     params(("id" = i64, Path, minimum = 1, description = "Member id")),
-    responses((status = 200, description = "Cover left per product and benefit")),
+    responses((status = 200, description = "Cover left per product and benefit", body = CoverageView)),
     security(("bearer" = [])))]
 #[get("/v1/members/{id}/coverage")]
 pub async fn coverage(

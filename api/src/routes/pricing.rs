@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use actuarial::table::{ResolvedTable, TableError};
 use actuarial::{BuiltinTables, Scenario, TableResolver};
 use engine::domain::ValidationErrors;
-use engine::store::pricing_runs;
+use engine::store::pricing_runs::{self, PricingRunRow};
 
 use crate::auth::Caller;
 use crate::body;
@@ -25,9 +25,10 @@ use super::{note_read, path_id};
 /// where `[population] table = "name.csv"` names one of them. Responds 202
 /// with the run's id; poll it.
 #[utoipa::path(post, path = "/v1/pricing/runs", tag = "pricing",
-    request_body(description = "A scenario, as in scenarios/*.toml (TOML), or the same as a JSON object",
-        content((Object = "application/json"), (String = "application/toml"))),
-    responses((status = 202, description = "Accepted; poll GET /v1/pricing/runs/{id}"),
+    request_body(description = "A scenario, as in scenarios/*.toml (TOML), or the same as a JSON object, or a JSON envelope `{\"scenario\": <TOML text or object>, \"tables\": {\"name.csv\": \"<CSV>\"}}`",
+        content((Object = "application/json"), (String = "application/toml"), (String = "application/x-toml"), (String = "text/plain"))),
+    responses((status = 202, description = "Accepted; poll GET /v1/pricing/runs/{id}", body = RunAccepted,
+            headers(("Location" = String, description = "The run's URL"))),
         (status = 422, description = "Invalid or too large scenario"), (status = 429, description = "Too many runs at once")),
     security(("bearer" = [])))]
 #[post("/v1/pricing/runs")]
@@ -90,7 +91,42 @@ pub async fn start(
     pricing.spawn(id, scenario, state.db.clone(), state.keys.clone(), actor);
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/v1/pricing/runs/{id}")))
-        .json(serde_json::json!({ "id": id, "status": pricing_runs::RUNNING })))
+        .json(RunAccepted {
+            id,
+            status: pricing_runs::RUNNING,
+        }))
+}
+
+/// The answer to a started run.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RunAccepted {
+    pub id: i64,
+    /// `running`
+    #[schema(value_type = String, pattern = "^running$")]
+    pub status: &'static str,
+}
+
+/// How far a run is: done and total while it runs, the fraction always.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Progress {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    #[schema(minimum = 0, maximum = 1)]
+    pub fraction: f64,
+}
+
+/// A run as `GET /v1/pricing/runs/{id}` shows it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RunStatus {
+    #[serde(flatten)]
+    pub run: PricingRunRow,
+    /// While running or once succeeded; null otherwise.
+    pub progress: Option<Progress>,
+    /// Once succeeded: the same JSON as `puhui price --json`.
+    #[schema(value_type = Option<Object>)]
+    pub results: Option<serde_json::Value>,
 }
 
 /// Inline morbidity tables of one request: bounded so that a request cannot make the server
@@ -189,7 +225,7 @@ fn with_inline_tables(text: &str) -> Result<Option<(EnvelopeScenario, InlineTabl
 /// shape as `puhui price --json`).
 #[utoipa::path(get, path = "/v1/pricing/runs/{id}", tag = "pricing",
     params(("id" = i64, Path, minimum = 1, description = "Run id")),
-    responses((status = 200, description = "Status, progress and results"), (status = 404, description = "No such run")),
+    responses((status = 200, description = "Status, progress and results", body = RunStatus), (status = 404, description = "No such run")),
     security(("bearer" = [])))]
 #[get("/v1/pricing/runs/{id}")]
 pub async fn status(
@@ -211,15 +247,27 @@ pub async fn status(
         None => None,
     };
     let progress = match (row.status.as_str(), state.pricing.progress(id)) {
-        (pricing_runs::RUNNING, Some((done, total))) => serde_json::json!({
-            "done": done, "total": total,
-            "fraction": if total == 0 { 0.0 } else { done as f64 / total as f64 },
+        (pricing_runs::RUNNING, Some((done, total))) => Some(Progress {
+            done: Some(done),
+            total: Some(total),
+            fraction: if total == 0 {
+                0.0
+            } else {
+                done as f64 / total as f64
+            },
         }),
-        (pricing_runs::SUCCEEDED, _) => serde_json::json!({ "fraction": 1.0 }),
-        _ => serde_json::Value::Null,
+        (pricing_runs::SUCCEEDED, _) => Some(Progress {
+            done: None,
+            total: None,
+            fraction: 1.0,
+        }),
+        _ => None,
     };
-    let mut body = serde_json::to_value(&row).map_err(|e| ApiError::Internal(e.to_string()))?;
-    body["progress"] = progress;
-    body["results"] = results.unwrap_or(serde_json::Value::Null);
+    // Keys sorted, as the status has always been sent.
+    let body = super::sorted_json(&RunStatus {
+        run: row,
+        progress,
+        results,
+    })?;
     Ok(HttpResponse::Ok().json(body))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use engine::StoreError;
 use engine::domain::ValidationErrors;
-use engine::store::products;
+use engine::store::products::{self, StoredProduct};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -16,17 +16,24 @@ use super::{note_read, ok};
 
 /// The current version of every product, with terms and formulary.
 #[utoipa::path(get, path = "/v1/products", tag = "products",
-    responses((status = 200, description = "Products with their current terms")))]
+    responses((status = 200, description = "Products with their current terms", body = ProductList)))]
 #[get("/v1/products")]
 pub async fn list(state: web::Data<Arc<AppState>>) -> Result<HttpResponse, ApiError> {
-    let all = state.run(|conn, _| products::list_current(conn)).await?;
-    Ok(ok(&serde_json::json!({ "products": all })))
+    let products = state.run(|conn, _| products::list_current(conn)).await?;
+    // Keys sorted, as the list has always been sent.
+    Ok(ok(&super::sorted_json(&ProductList { products })?))
+}
+
+/// Every product, each at its current version.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ProductList {
+    pub products: Vec<StoredProduct>,
 }
 
 /// One product's current terms and formulary.
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "products",
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "The product"), (status = 404, description = "No such product")))]
+    responses((status = 200, description = "The product", body = StoredProduct), (status = 404, description = "No such product")))]
 #[get("/v1/products/{id}")]
 pub async fn get_one(
     state: web::Data<Arc<AppState>>,
@@ -50,8 +57,8 @@ pub struct ExperienceQuery {
 /// the demo's pricing basis (`scenarios/city-default.toml`).
 #[utoipa::path(get, path = "/v1/products/{id}/experience", tag = "products",
     params(("id" = String, Path, description = "Product id"),
-        ("as_of" = String, Query, description = "Study date, YYYY-MM-DD (China time, inclusive)")),
-    responses((status = 200, description = "The study"), (status = 404, description = "No such product"),
+        ("as_of" = String, Query, format = Date, description = "Study date, YYYY-MM-DD (China time, inclusive)")),
+    responses((status = 200, description = "The study: exposure, claims, the payment triangle, reserves and actual against expected", body = Object), (status = 404, description = "No such product"),
         (status = 422, description = "as_of missing or not a date")),
     security(("bearer" = [])))]
 #[get("/v1/products/{id}/experience")]

@@ -42,7 +42,7 @@ pub struct MemberCover {
 }
 
 /// Use of one benefit by one member in one product, before a claim or item.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Balance {
     pub deductible_met: Fen,
     pub paid: Fen,
@@ -248,6 +248,19 @@ impl fmt::Display for ItemFingerprint {
     }
 }
 
+impl utoipa::PartialSchema for ItemFingerprint {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::wire::text(
+            r#"^\["(inpatient|specialty_drug)",.*\]$"#,
+            "What makes two paid items the same for duplicate detection: kind, provider, \
+             service date and amounts in fen, as a compact JSON array",
+        )
+        .into()
+    }
+}
+
+impl utoipa::ToSchema for ItemFingerprint {}
+
 impl Serialize for ItemFingerprint {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.key())
@@ -262,7 +275,19 @@ impl<'de> Deserialize<'de> for ItemFingerprint {
 }
 
 /// Why an item was denied, or what limited its payment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     NotCoveredPeriod,
@@ -302,7 +327,7 @@ impl Reason {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemOutcome {
     Paid,
@@ -318,7 +343,7 @@ impl ItemOutcome {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimStatus {
     /// Every item paid (possibly 0 under the deductible or limit).
@@ -338,7 +363,7 @@ impl ClaimStatus {
     }
 }
 
-/// The explanation of one item; all amounts in fen.
+/// The explanation of one item (amounts in CNY, kept as fen).
 ///
 /// For a denied item nothing is consumed: `deductible_applied` and
 /// `payable` are zero and `coinsurance_rate` is absent (no rate was
@@ -346,7 +371,7 @@ impl ClaimStatus {
 /// still shows E, so that
 /// `member_responsibility = eligible - payable` and
 /// `out_of_pocket = submitted - basic_paid - payable` hold for every item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ItemDecision {
     pub index: usize,
     pub outcome: ItemOutcome,
@@ -355,6 +380,8 @@ pub struct ItemDecision {
     pub basic_paid: Fen,
     pub eligible: Fen,
     pub deductible_applied: Fen,
+    /// The product's rate for this item, a decimal string in [0, 1].
+    #[schema(value_type = Option<String>, pattern = r"^(0(\.[0-9]+)?|1(\.0+)?)$")]
     pub coinsurance_rate: Option<Decimal>,
     pub payable: Fen,
     pub member_responsibility: Fen,
@@ -367,7 +394,7 @@ pub struct ItemDecision {
 }
 
 /// Sums over the items of a decision.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimTotals {
     pub submitted: Fen,
     pub basic_paid: Fen,
@@ -381,7 +408,7 @@ pub struct ClaimTotals {
 /// A ledger entry to post with the decision: what one newly paid item adds
 /// to the member's balance of one benefit. Items that add nothing (E = 0, or
 /// limit used up with the deductible met) have no entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LedgerDelta {
     pub item_index: usize,
     pub benefit: BenefitKind,
@@ -407,7 +434,7 @@ impl LedgerDelta {
 /// The member's cover in the claim's benefit once the decision is posted:
 /// used and left of the deductible and of the annual limit, in the same
 /// terms as the coverage screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BenefitBalance {
     pub deductible: Fen,
     pub deductible_met: Fen,
@@ -431,7 +458,7 @@ impl BenefitBalance {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimDecision {
     pub status: ClaimStatus,
     pub benefit: BenefitKind,
@@ -472,18 +499,19 @@ impl ClaimDecision {
 /// of an appeal: `{"items": [{"index": 0, "biomarkers": [{"marker": "EGFR",
 /// "positive": true}]}]}`). They are added to the item's own results;
 /// nothing submitted is replaced.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppealEvidence {
     #[serde(default)]
     pub items: Vec<AppealItemEvidence>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppealItemEvidence {
     /// Position of the item in the claim, from 0.
     pub index: usize,
+    #[schema(min_items = 1)]
     pub biomarkers: Vec<Biomarker>,
 }
 

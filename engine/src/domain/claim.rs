@@ -11,12 +11,17 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use utoipa::ToSchema;
+
 use super::codes::{AtcCode, Icd10Code};
 use super::money::{Fen, MoneyError, parse_amount};
+use super::request_schemas;
 use super::validation::ValidationErrors;
 
 /// The benefit a claim draws on; each has its own balance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BenefitKind {
     Inpatient,
@@ -41,29 +46,37 @@ impl BenefitKind {
 }
 
 /// A claim as submitted. Missing fields default to empty values and are
-/// then reported field by field; unknown top-level fields are refused.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// then reported field by field, so every field is required; unknown
+/// top-level fields are refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimSubmission {
     #[serde(default)]
+    #[schema(required = true, minimum = 1)]
     pub member_id: i64,
     #[serde(default)]
+    #[schema(required = true, value_type = BenefitKind)]
     pub kind: String,
-    /// `YYYY-MM-DD`; for a hospital stay, the admission date.
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::service_date)]
     pub service_date: String,
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::provider_id)]
     pub provider_id: String,
     #[serde(default)]
+    #[schema(required = true, schema_with = super::codes::icd10_input_schema)]
     pub diagnosis: String,
+    /// Inpatient: one stay per item; specialty drug: one dispensed drug per item.
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::claim_items)]
     pub items: Vec<Value>,
 }
 
 /// A biomarker result attached to a drug item (e.g. EGFR positive).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Biomarker {
+    #[schema(schema_with = request_schemas::marker)]
     pub marker: String,
     pub positive: bool,
 }
@@ -218,8 +231,8 @@ pub const MAX_QUANTITY: u32 = 100_000;
 /// More lines than this in one claim is a client error, and the bound keeps
 /// claim totals far from overflow.
 pub const MAX_ITEMS: usize = 1_000;
-const MAX_PROVIDER_ID_CHARS: usize = 64;
-const MAX_MARKER_CHARS: usize = 64;
+pub(crate) const MAX_PROVIDER_ID_CHARS: usize = 64;
+pub(crate) const MAX_MARKER_CHARS: usize = 64;
 /// Most biomarker results one item (or one appealed item) carries: far more
 /// than any targeted-drug rule reads, few enough that a body cannot make
 /// one item cost unbounded work.
@@ -390,8 +403,9 @@ fn parse_iso_date(text: &str) -> Result<NaiveDate, DateProblem> {
     NaiveDate::from_ymd_opt(year, month, day).ok_or(DateProblem::NoSuchDay)
 }
 
-const INPATIENT_FIELDS: &[&str] = &["total", "basic_paid", "out_of_catalogue"];
-const DRUG_FIELDS: &[&str] = &["drug", "quantity", "unit_price", "basic_paid", "biomarkers"];
+pub(crate) const INPATIENT_FIELDS: &[&str] = &["total", "basic_paid", "out_of_catalogue"];
+pub(crate) const DRUG_FIELDS: &[&str] =
+    &["drug", "quantity", "unit_price", "basic_paid", "biomarkers"];
 
 fn validate_item(
     raw: &Value,

@@ -269,6 +269,126 @@ serde_as_display_string!(Icd10Code);
 serde_as_display_string!(IcdPattern);
 serde_as_display_string!(AtcCode);
 
+/// An ICD-10 code as a submission may write it: any case, the dot after the
+/// category optional, white space around ignored (what [`Icd10Code`]'s parser
+/// takes).
+pub const ICD10_INPUT_PATTERN: &str =
+    r"[A-Za-z][0-9]{2}(\.?([0-9]{1,2}|[0-9Xx][0-9]{2}([Xx][0-9]{3})?))?";
+
+/// An ICD-10 code as the server writes it (upper case, with the dot).
+pub const ICD10_PATTERN: &str = r"^[A-Z][0-9]{2}(\.([0-9]{1,2}|[0-9X][0-9]{2}(X[0-9]{3})?))?$";
+
+/// A WHO ATC code as a submission may write it (any case, trimmed).
+pub const ATC_INPUT_PATTERN: &str = r"[ABCDGHJLMNPRSVabcdghjlmnprsv][0-9]{2}[A-Za-z]{2}[0-9]{2}";
+
+/// A WHO ATC code as the server writes it.
+pub const ATC_PATTERN: &str = r"^[ABCDGHJLMNPRSV][0-9]{2}[A-Z]{2}[0-9]{2}$";
+
+/// The schema of an ICD-10 code in a request.
+pub fn icd10_input_schema() -> utoipa::openapi::schema::Schema {
+    super::wire::text(
+        super::wire::trimmed(ICD10_INPUT_PATTERN),
+        "ICD-10 code, e.g. `C34.1` or the Chinese clinical `C34.100x001` (any case, dot optional)",
+    )
+}
+
+/// The schema of an ATC code in a request.
+pub fn atc_input_schema() -> utoipa::openapi::schema::Schema {
+    super::wire::text(
+        super::wire::trimmed(ATC_INPUT_PATTERN),
+        "WHO ATC code of 7 characters, e.g. `L01EB04` (any case)",
+    )
+}
+
+macro_rules! string_schema {
+    ($type:ty, $name:literal, $pattern:expr, $description:literal) => {
+        impl utoipa::PartialSchema for $type {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                super::wire::text($pattern, $description).into()
+            }
+        }
+        impl utoipa::ToSchema for $type {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed($name)
+            }
+        }
+    };
+}
+
+string_schema!(
+    Icd10Code,
+    "Icd10Code",
+    ICD10_PATTERN,
+    "ICD-10 code, upper case, with the dot after the category"
+);
+string_schema!(
+    AtcCode,
+    "AtcCode",
+    ATC_PATTERN,
+    "WHO ATC code of 7 characters"
+);
+string_schema!(
+    IcdPattern,
+    "IcdPattern",
+    format!(
+        "^{c}(-{c})?$",
+        c = &ICD10_PATTERN[1..ICD10_PATTERN.len() - 1]
+    ),
+    "An ICD-10 code prefix (`C34`) or an inclusive range (`C00-C97`)"
+);
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use crate::domain::wire::testing::{agree, near, pattern_of};
+
+    const ALPHABET: &[char] = &['C', 'x', 'X', '3', '0', '.', ' '];
+
+    #[test]
+    fn the_icd10_input_pattern_takes_what_the_parser_takes() {
+        let inputs = near(
+            &[
+                "C34",
+                "C34.1",
+                "C34.10",
+                "C34.100",
+                "C34.100x001",
+                "I10.x00",
+                "C34100X001",
+            ],
+            ALPHABET,
+            5,
+        );
+        let pattern = pattern_of(&icd10_input_schema());
+        agree(&pattern, &inputs, |s| s.parse::<Icd10Code>().is_ok());
+    }
+
+    #[test]
+    fn the_icd10_output_pattern_takes_every_code_as_written() {
+        let inputs = near(&["C34.100x001", "I10.x00", "N18.5"], ALPHABET, 5);
+        let pattern = pattern_of(&super::super::wire::testing::unref(
+            <Icd10Code as utoipa::PartialSchema>::schema(),
+        ));
+        for input in inputs {
+            if let Ok(code) = input.parse::<Icd10Code>() {
+                assert!(pattern.is_match(&code.to_string()), "{code}");
+            }
+        }
+        assert!(!pattern.is_match("c34.1"));
+    }
+
+    #[test]
+    fn the_atc_input_pattern_takes_what_the_parser_takes() {
+        let inputs = near(
+            &["L01EB04", "l01fd01", "A10BA02"],
+            &['L', 'E', 'e', '0', '1', ' '],
+            4,
+        );
+        let pattern = pattern_of(&atc_input_schema());
+        agree(&pattern, &inputs, |s| s.parse::<AtcCode>().is_ok());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,27 +8,36 @@ use serde_json::{Map, Value};
 
 use super::codes::Icd10Code;
 use super::product::Product;
+use super::request_schemas;
 use super::resident_id::ResidentId;
 use super::validation::ValidationErrors;
 
-/// An enrollment as submitted. Holds personal data: its `Debug` hides the ID
-/// number, name and phone.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// An enrollment as submitted: every field but `declared_conditions` is
+/// required (a missing one is refused field by field). Holds personal data:
+/// its `Debug` hides the ID number, name and phone.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentRequest {
+    /// e.g. `xiamen-2026`
     #[serde(default)]
+    #[schema(required = true)]
     pub product_id: String,
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::resident_id)]
     pub resident_id: String,
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::person_name)]
     pub name: String,
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::phone)]
     pub phone: String,
     /// `urban_employee` | `urban_rural_resident`.
     #[serde(default)]
+    #[schema(required = true, value_type = InsuranceType)]
     pub insurance_type: String,
     /// ICD-10 codes of declared pre-existing conditions.
     #[serde(default)]
+    #[schema(schema_with = request_schemas::declared_conditions)]
     pub declared_conditions: Vec<String>,
 }
 
@@ -46,7 +55,7 @@ impl fmt::Debug for EnrollmentRequest {
 }
 
 /// The member's basic medical insurance scheme (基本医疗保险).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InsuranceType {
     /// 城镇职工基本医疗保险
@@ -129,8 +138,8 @@ impl fmt::Debug for ValidEnrollment {
     }
 }
 
-const MAX_NAME_CHARS: usize = 100;
-const MAX_DECLARED_CONDITIONS: usize = 50;
+pub(crate) const MAX_NAME_CHARS: usize = 100;
+pub(crate) const MAX_DECLARED_CONDITIONS: usize = 50;
 
 /// Validates an enrollment for `product` on `today_china` (the enrollment
 /// date, China time). Every problem is reported; enrolling outside the

@@ -9,8 +9,10 @@ pub mod codes;
 pub mod enrollment;
 pub mod money;
 pub mod product;
+pub mod request_schemas;
 pub mod resident_id;
 pub mod validation;
+pub mod wire;
 
 pub use adjudication::{
     AdjudicationError, AppealEvidence, AppealItemEvidence, Balance, Balances, ClaimDecision,

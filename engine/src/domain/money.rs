@@ -318,10 +318,59 @@ fn parse_unsigned_decimal(text: &str) -> Result<i64, AmountError> {
         .ok_or(AmountError::TooLarge)
 }
 
+/// An amount as the server writes it: CNY with exactly two decimals.
+pub const AMOUNT_PATTERN: &str = r"^-?[0-9]+\.[0-9]{2}$";
+
+/// A submitted amount written as a string, as [`parse_amount`] takes it:
+/// digits with an optional fraction of at most two significant decimals,
+/// at most 100000000.00; a minus sign only on a zero.
+pub const AMOUNT_INPUT_PATTERN: &str =
+    r"^(0*([0-9]{1,8}(\.[0-9]{1,2}0*)?|100000000(\.0+)?)|-0+(\.0+)?)$";
+
+impl utoipa::PartialSchema for Fen {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::wire::text(
+            AMOUNT_PATTERN,
+            "CNY as a decimal string with two decimals, e.g. `1234.50`",
+        )
+        .into()
+    }
+}
+
+impl utoipa::ToSchema for Fen {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Amount")
+    }
+}
+
+/// The schema of a submitted amount: a decimal string or a JSON number.
+pub fn amount_input_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::Type;
+    use utoipa::openapi::schema::ObjectBuilder;
+    let max_yuan = MAX_SUBMITTED_AMOUNT.0 / 100;
+    super::wire::one_of(
+        [
+            super::wire::text(
+                AMOUNT_INPUT_PATTERN,
+                "CNY as a decimal string, at most two decimals",
+            ),
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .minimum(Some(0))
+                .maximum(Some(max_yuan))
+                .description(Some("CNY as a number, at most two decimals"))
+                .into(),
+        ],
+        "An amount in CNY from 0 to 100000000.00 with at most two decimals, as a string or a number",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
 
     #[test]
     fn display_pads_fen_and_keeps_sign() {
@@ -449,6 +498,38 @@ mod tests {
                 Err("not_a_number"),
                 "{not_a_number}"
             );
+        }
+    }
+
+    #[test]
+    fn the_amount_input_pattern_takes_the_strings_parse_amount_takes() {
+        use crate::domain::wire::testing::{agree, near, pattern_of};
+        let Schema::OneOf(one_of) = amount_input_schema() else {
+            panic!("amounts are a string or a number");
+        };
+        let RefOr::T(text) = &one_of.items[0] else {
+            panic!("the string form comes first");
+        };
+        let pattern = pattern_of(text);
+        let inputs = near(
+            &[
+                "100000000.00",
+                "99999999.99",
+                "0100000000.000",
+                "-0.00",
+                "1.230",
+            ],
+            &['1', '0', '5', '.', '-'],
+            5,
+        );
+        agree(&pattern, &inputs, |s| {
+            parse_amount(&serde_json::Value::String(s.to_owned())).is_ok()
+        });
+        let wire = pattern_of(&crate::domain::wire::testing::unref(
+            <Fen as utoipa::PartialSchema>::schema(),
+        ));
+        for fen in [0, 5, -5, 123_450, i64::MAX, i64::MIN] {
+            assert!(wire.is_match(&Fen(fen).to_string()), "{fen}");
         }
     }
 }

@@ -53,7 +53,7 @@ use super::claim::BenefitKind;
 use super::codes::{AtcCode, Icd10Code, IcdPattern};
 use super::money::Fen;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Product {
     pub id: String,
@@ -72,7 +72,7 @@ pub struct Product {
 
 /// Conditions that, when declared by a member, put claims whose diagnosis
 /// falls in the same group on the pre-existing coinsurance rate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreexistingGroup {
     pub name: String,
@@ -87,23 +87,26 @@ impl PreexistingGroup {
 
 /// The money terms of one benefit. `coinsurance` is the share the product
 /// pays (0.70 = 70 %), applied after the deductible.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BenefitTerms {
     pub deductible: Fen,
+    /// The share the product pays, a decimal string in [0, 1].
+    #[schema(value_type = String, pattern = r"^(0(\.[0-9]+)?|1(\.0+)?)$")]
     pub coinsurance: Decimal,
+    #[schema(value_type = String, pattern = r"^(0(\.[0-9]+)?|1(\.0+)?)$")]
     pub coinsurance_preexisting: Decimal,
     pub annual_limit: Fen,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DrugBenefit {
     pub terms: BenefitTerms,
     pub formulary: Vec<FormularyDrug>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FormularyDrug {
     pub atc: AtcCode,

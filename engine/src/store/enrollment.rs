@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit;
 use crate::db::{DbConn, write_transaction};
 use crate::domain::ValidationErrors;
-use crate::domain::adjudication::{Balance, MemberCover};
+use crate::domain::adjudication::{Balance, BenefitBalance, MemberCover};
 use crate::domain::canonical::canonical_json;
 use crate::domain::claim::BenefitKind;
 use crate::domain::codes::Icd10Code;
@@ -19,7 +19,7 @@ use crate::domain::money::Fen;
 use crate::domain::product::BenefitTerms;
 use crate::error::StoreError;
 use crate::schema::{enrollments, members};
-use crate::store::ledger::{member_balances, remaining, terms_of};
+use crate::store::ledger::{member_balances, terms_of};
 use crate::store::products::StoredProduct;
 use crate::store::{Recorded, WriteContext, idempotency, products};
 
@@ -69,11 +69,12 @@ impl EnrollmentRow {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnrollmentView {
     pub id: i64,
     pub product_id: String,
     pub product_version_id: i64,
+    #[schema(value_type = crate::domain::enrollment::InsuranceType)]
     pub insurance_type: String,
     pub declared_conditions: Vec<Icd10Code>,
     pub enrolled_on: NaiveDate,
@@ -85,19 +86,20 @@ pub struct EnrollmentView {
 }
 
 /// What the app shows about a member. The resident ID appears only masked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberView {
     pub id: i64,
     pub resident_id_masked: String,
     pub name: String,
     pub phone: String,
     pub birth_date: NaiveDate,
+    #[schema(pattern = "^(male|female)$")]
     pub sex: String,
     pub enrollments: Vec<EnrollmentView>,
 }
 
 /// The answer to an enrollment: the member with the new enrollment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Enrolled {
     pub member: MemberView,
     pub enrollment_id: i64,
@@ -326,7 +328,7 @@ pub fn member(conn: &mut DbConn, member_id: i64) -> Result<MemberView, StoreErro
 }
 
 /// One benefit on the "my cover" screen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BenefitCover {
     pub benefit: BenefitKind,
     pub deductible: Fen,
@@ -335,11 +337,14 @@ pub struct BenefitCover {
     pub annual_limit: Fen,
     pub limit_used: Fen,
     pub limit_left: Fen,
+    /// The share the product pays, a decimal string in [0, 1].
+    #[schema(value_type = String, pattern = r"^(0(\.[0-9]+)?|1(\.0+)?)$")]
     pub coinsurance: rust_decimal::Decimal,
+    #[schema(value_type = String, pattern = r"^(0(\.[0-9]+)?|1(\.0+)?)$")]
     pub coinsurance_preexisting: rust_decimal::Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProductCover {
     pub product_id: String,
     pub product_name: String,
@@ -347,28 +352,34 @@ pub struct ProductCover {
     pub benefits: Vec<BenefitCover>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CoverageView {
     pub member_id: i64,
     pub products: Vec<ProductCover>,
 }
 
-fn benefit_cover(kind: BenefitKind, terms: &BenefitTerms, balance: Balance) -> BenefitCover {
-    // Balances never exceed the terms (the ledger is checked on every write),
-    // but a product version with lower terms loaded later could make them:
-    // show zero left rather than a negative amount.
-    let left = remaining(Some(terms), balance);
-    BenefitCover {
+fn benefit_cover(
+    kind: BenefitKind,
+    terms: &BenefitTerms,
+    balance: Balance,
+) -> Result<BenefitCover, StoreError> {
+    // What is left is floored at zero: balances never exceed the terms (the
+    // ledger is checked on every write), but a product version with lower
+    // terms loaded later could make them.
+    let cover = BenefitBalance::of(terms, balance).map_err(|e| {
+        StoreError::integrity(format!("balance of {} overflows: {e}", kind.as_str()))
+    })?;
+    Ok(BenefitCover {
         benefit: kind,
-        deductible: terms.deductible,
-        deductible_met: balance.deductible_met,
-        deductible_left: Fen(left.deductible.max(0)),
-        annual_limit: terms.annual_limit,
-        limit_used: balance.paid,
-        limit_left: Fen(left.limit.max(0)),
+        deductible: cover.deductible,
+        deductible_met: cover.deductible_met,
+        deductible_left: cover.deductible_left,
+        annual_limit: cover.annual_limit,
+        limit_used: cover.limit_used,
+        limit_left: cover.limit_left,
         coinsurance: terms.coinsurance,
         coinsurance_preexisting: terms.coinsurance_preexisting,
-    }
+    })
 }
 
 /// Deductible met and left, limit used and left, per benefit and product.
@@ -383,7 +394,7 @@ pub fn coverage(conn: &mut DbConn, member_id: i64) -> Result<CoverageView, Store
             .filter_map(|kind| {
                 terms_of(&product, kind).map(|terms| benefit_cover(kind, terms, balances.of(kind)))
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         products_cover.push(ProductCover {
             product_id: row.product_id.clone(),
             product_name: product.product.name.clone(),

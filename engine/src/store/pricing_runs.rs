@@ -17,20 +17,23 @@ pub const FAILED: &str = "failed";
 /// The server stopped while the run was going; it will not finish.
 pub const INTERRUPTED: &str = "interrupted";
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = pricing_runs)]
 pub struct PricingRunRow {
     pub id: i64,
     pub requested_by: String,
     pub scenario_name: String,
     pub scenario_hash: String,
+    #[schema(pattern = "^(running|succeeded|failed|interrupted)$")]
     pub status: String,
     pub error: Option<String>,
     #[serde(skip)]
     pub result: Option<String>,
     #[serde(serialize_with = "crate::store::utc::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     #[serde(serialize_with = "crate::store::utc::option::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<NaiveDateTime>,
 }
 

@@ -28,15 +28,30 @@ pub struct ProductVersionRow {
 }
 
 /// A stored product version with its decoded terms.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StoredProduct {
     pub version_id: i64,
     pub version: i32,
     pub content_hash: String,
     #[serde(with = "crate::store::utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub loaded_at: NaiveDateTime,
     #[serde(flatten)]
+    #[schema(schema_with = product_fields)]
     pub product: Product,
+}
+
+/// [`Product`]'s schema as a part of [`StoredProduct`]'s: on its own it has
+/// no other fields (it is read with `deny_unknown_fields`), here the
+/// version's sit beside them.
+fn product_fields() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    let mut schema = <Product as utoipa::PartialSchema>::schema();
+    if let RefOr::T(Schema::Object(object)) = &mut schema {
+        object.additional_properties = None;
+    }
+    schema
 }
 
 impl TryFrom<ProductVersionRow> for StoredProduct {

@@ -19,16 +19,24 @@ use super::reads::{claim_row, decision_rows, reversal_row, view};
 use super::rows::{ClaimRow, insert_rows};
 use super::view::ClaimView;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReversalRequest {
+    #[schema(schema_with = reason_schema)]
     pub reason: String,
+}
+
+/// Longest reason a reversal takes, once trimmed.
+pub const MAX_REASON_CHARS: usize = 1_000;
+
+fn reason_schema() -> utoipa::openapi::schema::Schema {
+    crate::domain::request_schemas::reason(MAX_REASON_CHARS)
 }
 
 /// The reason of a reversal, trimmed, or why it is refused.
 fn valid_reason(request: &ReversalRequest) -> Result<&str, StoreError> {
     let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 1_000 {
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
         return Err(StoreError::Validation(ValidationErrors::single(
             "reason",
             "invalid_reason",

@@ -12,7 +12,7 @@ use crate::error::StoreError;
 use super::rows::{DecisionRow, ReversalRow};
 
 /// A claim's status as shown: that of the decision in force, or `reversed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimViewStatus {
     Paid,
@@ -63,7 +63,7 @@ pub(crate) fn parse_kind(kind: &str) -> Result<BenefitKind, StoreError> {
 }
 
 /// One decision with its explanation of benefits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionView {
     pub id: i64,
     /// 1 for the first decision, 2.. for appeals.
@@ -72,6 +72,7 @@ pub struct DecisionView {
     pub product_version_id: i64,
     pub decided_by: String,
     #[serde(with = "crate::store::utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub decided_at: NaiveDateTime,
     #[serde(flatten)]
     pub decision: ClaimDecision,
@@ -94,18 +95,19 @@ impl DecisionView {
 /// What a reversal gave back to one benefit's balance: the deductible met
 /// and the amount paid that its compensating entries took off (as positive
 /// amounts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReversedAmounts {
     pub benefit: BenefitKind,
     pub deductible_met: Fen,
     pub paid: Fen,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReversalView {
     pub reason: String,
     pub reversed_by: String,
     #[serde(with = "crate::store::utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub reversed_at: NaiveDateTime,
     /// Per benefit, in the order of the claim's ledger entries.
     pub reversed: Vec<ReversedAmounts>,
@@ -150,7 +152,7 @@ impl ReversalView {
 
 /// A claim as the app and the auditor see it: what was submitted, every
 /// decision in order (the last one is in force) and any reversal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimView {
     pub id: i64,
     pub member_id: i64,
@@ -160,9 +162,12 @@ pub struct ClaimView {
     pub provider_id: String,
     pub submitted_by: String,
     #[serde(with = "crate::store::utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub submitted_at: NaiveDateTime,
     /// Of the decision in force, or `reversed`.
     pub status: ClaimViewStatus,
+    /// The claim as validated and stored: amounts in fen, codes normalised.
+    #[schema(value_type = Object)]
     pub submission: serde_json::Value,
     pub decision: DecisionView,
     pub decisions: Vec<DecisionView>,
@@ -215,7 +220,7 @@ impl ClaimView {
 }
 
 /// A line in a member's claim history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimSummary {
     pub id: i64,
     pub kind: BenefitKind,
@@ -224,10 +229,11 @@ pub struct ClaimSummary {
     pub status: ClaimViewStatus,
     pub payable: Fen,
     #[serde(with = "crate::store::utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub submitted_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimPage {
     pub claims: Vec<ClaimSummary>,
     /// Pass as `cursor` to get the next (older) page; absent on the last page.
