@@ -130,6 +130,7 @@ fn bisect(gap: &dyn Fn(f64) -> Option<f64>, mut a: f64, mut b: f64) -> f64 {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RenewalYear {
     pub year: u32,
     pub premium_per_member: f64,

@@ -9,6 +9,7 @@ use crate::scenario::RiskMeasure;
 
 /// Monte Carlo estimates for one member-year payout, each with its standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PayoutStats {
     pub mean_payout_per_member: f64,
     pub mean_payout_per_member_se: f64,
@@ -21,6 +22,7 @@ pub struct PayoutStats {
 /// The same quantities computed from the discretised member-level distributions (no Monte
 /// Carlo error; the discretisation error is reported under `method`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExactStats {
     pub mean_payout_per_member: f64,
     pub std_payout_per_member: f64,
@@ -28,6 +30,7 @@ pub struct ExactStats {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ByBenefit {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inpatient: Option<PayoutStats>,
@@ -36,6 +39,7 @@ pub struct ByBenefit {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupResult {
     pub id: String,
     pub members: u64,
@@ -48,6 +52,7 @@ pub struct GroupResult {
 
 /// Annual portfolio payout (all members, all priced benefits). `var`/`tvar` are keyed by level.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PortfolioResult {
     pub members: u64,
     pub mean: f64,
@@ -61,6 +66,7 @@ pub struct PortfolioResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CrossSubsidyRow {
     pub id: String,
     pub members: u64,
@@ -82,6 +88,7 @@ pub struct CrossSubsidyRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TargetLossRatioResult {
     pub target_loss_ratio: f64,
     pub premium_per_member: f64,
@@ -97,6 +104,7 @@ pub struct TargetLossRatioResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PremiumResult {
     pub risk_measure: RiskMeasure,
     pub level: f64,
@@ -125,6 +133,7 @@ pub struct PremiumResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupTakeUp {
     pub id: String,
     pub take_up: f64,
@@ -132,6 +141,7 @@ pub struct GroupTakeUp {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdverseSelectionResult {
     /// "equilibrium" or "no_equilibrium".
     pub status: String,
@@ -149,6 +159,7 @@ pub struct AdverseSelectionResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SweepRow {
     /// One value per key, in the order of `SweepResult::keys`.
     pub values: Vec<f64>,
@@ -167,6 +178,7 @@ pub struct SweepRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SweepResult {
     pub simulations: u64,
     pub level: f64,
@@ -177,6 +189,7 @@ pub struct SweepResult {
 /// The portfolio total without the risk factors (every factor at its mean): member-level
 /// ("process") risk alone, computed exactly from the member distributions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcessRiskResult {
     pub mean: f64,
     pub std: f64,
@@ -187,6 +200,7 @@ pub struct ProcessRiskResult {
 /// One risk factor: its nodes and how much of the variance of the portfolio total it explains
 /// (Var(E[total | factor]) / Var(total), exact over the nodes).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RiskFactorResult {
     pub id: String,
     pub applies_to: Vec<String>,
@@ -202,6 +216,7 @@ pub struct RiskFactorResult {
 
 /// What the risk factors do to the portfolio, beside the figures with them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FactorSummary {
     pub factors: Vec<RiskFactorResult>,
     /// Var(total) with the factors, exact over the nodes.
@@ -212,6 +227,7 @@ pub struct FactorSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MethodInfo {
     /// "exact" or "monte_carlo": which method ran.
     pub name: String,
@@ -230,6 +246,7 @@ pub struct MethodInfo {
 
 /// Bounds on the numerical error of the exact method.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExactErrorBound {
     /// Span of the portfolio lattice, in currency units: VaR and TVaR are within it.
     pub lattice_span: f64,
@@ -243,6 +260,7 @@ pub struct ExactErrorBound {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PricingResults {
     pub name: String,
     pub currency: String,

@@ -121,6 +121,7 @@ pub struct StudyInput {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupRow {
     pub group: String,
     pub age_band: String,
@@ -134,6 +135,7 @@ pub struct GroupRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimsRow {
     pub group: String,
     pub benefit: String,
@@ -147,6 +149,7 @@ pub struct ClaimsRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AeRow {
     pub group: String,
     pub benefit: String,
@@ -164,6 +167,7 @@ pub struct AeRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TriangleCell {
     pub service_month: String,
     pub development: u32,
@@ -171,6 +175,7 @@ pub struct TriangleCell {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Study {
     pub product_id: String,
     pub as_of: String,

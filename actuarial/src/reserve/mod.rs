@@ -214,6 +214,7 @@ impl ChainLadder {
 
 /// Which estimate of the ultimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     ChainLadder,
@@ -222,6 +223,7 @@ pub enum Method {
 
 /// One origin's reserve.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OriginReserve {
     pub origin: String,
     /// The latest development observed (1 = the origin period itself).
@@ -243,6 +245,7 @@ pub struct OriginReserve {
 
 /// A reserve for the whole triangle: the `puhui reserve` result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reserve {
     pub method: Method,
     /// Number of development periods observed.

@@ -125,7 +125,7 @@ pub struct RunStatus {
     /// While running or once succeeded; null otherwise.
     pub progress: Option<Progress>,
     /// Once succeeded: the same JSON as `puhui price --json`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<actuarial::PricingResults>)]
     pub results: Option<serde_json::Value>,
 }
 

@@ -58,7 +58,7 @@ pub struct ExperienceQuery {
 #[utoipa::path(get, path = "/v1/products/{id}/experience", tag = "products",
     params(("id" = String, Path, description = "Product id"),
         ("as_of" = String, Query, format = Date, description = "Study date, YYYY-MM-DD (China time, inclusive)")),
-    responses((status = 200, description = "The study: exposure, claims, the payment triangle, reserves and actual against expected", body = Object), (status = 404, description = "No such product"),
+    responses((status = 200, description = "The study: exposure, claims, the payment triangle, reserves and actual against expected", body = actuarial::experience::Study), (status = 404, description = "No such product"),
         (status = 422, description = "as_of missing or not a date")),
     security(("bearer" = [])))]
 #[get("/v1/products/{id}/experience")]
