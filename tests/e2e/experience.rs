@@ -59,12 +59,16 @@ fn experience_for_insurers_and_auditors_matches_the_command_line() {
         assert_eq!(status, 403);
         let (status, _) = server.get(&path, None);
         assert_eq!(status, 401);
-        let (status, body) = server.get(
-            "/v1/products/e2e-city/experience?as_of=yesterday",
-            Some(&server.insurer),
-        );
-        assert_eq!(status, 422, "{body}");
-        assert!(body.to_string().contains("as_of"), "{body}");
+        // The document says YYYY-MM-DD, and so does the server: chrono alone
+        // would also read `2026-1-5` and `+2026-01-05`.
+        for bad in ["yesterday", "2026-1-5", "%2B2026-01-05", "2026-02-30"] {
+            let (status, body) = server.get(
+                &format!("/v1/products/e2e-city/experience?as_of={bad}"),
+                Some(&server.insurer),
+            );
+            assert_eq!(status, 422, "{bad}: {body}");
+            assert_eq!(body["errors"][0]["field"], "as_of", "{body}");
+        }
         let (status, _) = server.get(
             &format!("/v1/products/no-such/experience?as_of={today}"),
             Some(&server.insurer),

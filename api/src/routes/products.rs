@@ -57,7 +57,7 @@ pub struct ExperienceQuery {
 /// the demo's pricing basis (`scenarios/city-default.toml`).
 #[utoipa::path(get, path = "/v1/products/{id}/experience", tag = "products",
     params(("id" = String, Path, description = "Product id"),
-        ("as_of" = String, Query, format = Date, description = "Study date, YYYY-MM-DD (China time, inclusive)")),
+        ("as_of" = String, Query, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "Study date, YYYY-MM-DD (China time, inclusive)")),
     responses((status = 200, description = "The study: exposure, claims, the payment triangle, reserves and actual against expected", body = actuarial::experience::Study), (status = 404, description = "No such product"),
         (status = 422, description = "as_of missing or not a date")),
     security(("bearer" = [])))]
@@ -70,7 +70,7 @@ pub async fn experience(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&principal, Action::ReadExperience)?;
     let raw = query.as_of.as_deref().unwrap_or("");
-    let as_of = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+    let as_of = engine::domain::claim::iso_date(raw).ok_or_else(|| {
         ApiError::Validation(ValidationErrors::single(
             "as_of",
             "invalid_date",

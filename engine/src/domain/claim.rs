@@ -382,6 +382,12 @@ enum DateProblem {
     NoSuchDay,
 }
 
+/// A calendar date written strictly as `YYYY-MM-DD`, as the API documents
+/// dates (chrono alone also accepts `2023-2-3`).
+pub fn iso_date(text: &str) -> Option<NaiveDate> {
+    parse_iso_date(text).ok()
+}
+
 /// Strict `YYYY-MM-DD` (chrono alone also accepts `2023-2-3`).
 fn parse_iso_date(text: &str) -> Result<NaiveDate, DateProblem> {
     let bytes = text.as_bytes();
