@@ -46,6 +46,30 @@ impl SharedErrors {
     }
 }
 
+impl SharedErrors {
+    /// 429 and 503 say when to come back (`ApiError::error_response`).
+    fn retry_after(responses: &mut utoipa::openapi::Responses) {
+        use utoipa::openapi::Type;
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::schema::ObjectBuilder;
+        for status in ["429", "503"] {
+            if let Some(utoipa::openapi::RefOr::T(response)) = responses.responses.get_mut(status) {
+                let seconds = ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0));
+                response.headers.insert(
+                    "Retry-After".to_owned(),
+                    HeaderBuilder::new()
+                        .schema(Some(seconds))
+                        .description(Some("Seconds to wait before retrying"))
+                        .build()
+                        .into(),
+                );
+            }
+        }
+    }
+}
+
 impl Modify for SharedErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
@@ -102,6 +126,7 @@ impl Modify for SharedErrors {
                         .or_insert_with(|| Self::problem(description));
                 }
                 Self::problem_bodies(&mut operation.responses);
+                Self::retry_after(&mut operation.responses);
             }
         }
     }

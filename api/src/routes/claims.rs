@@ -40,7 +40,8 @@ pub(crate) async fn ownership(state: &Arc<AppState>, claim_id: i64) -> Result<Ow
 #[utoipa::path(post, path = "/v1/claims", tag = "claims",
     request_body(content = ClaimSubmission, content_type = "application/json"),
     params(crate::body::IdempotencyKeyHeader),
-    responses((status = 201, description = "Decided; body holds the decision and explanation of benefits", body = ClaimView),
+    responses((status = 201, description = "Decided; body holds the decision and explanation of benefits", body = ClaimView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same key and body"))),
         (status = 409, description = "Idempotency key reused with another body"), (status = 422, description = "Validation failed"),
         (status = 503, description = "The claim queue is full, or the database is busy; retry after Retry-After")),
     security(("bearer" = [])))]
@@ -150,7 +151,8 @@ pub async fn submitted_by_me(
     params(("id" = i64, Path, minimum = 1, description = "Claim id"),
         crate::body::IdempotencyKeyHeader),
     request_body(content = ReversalRequest, content_type = "application/json"),
-    responses((status = 201, description = "Reversed: the claim with its reversal and the amounts reversed per benefit", body = ClaimView),
+    responses((status = 201, description = "Reversed: the claim with its reversal and the amounts reversed per benefit", body = ClaimView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same key and body"))),
         (status = 409, description = "not_reversible, already_reversed, or the key reused with another body")),
     security(("bearer" = [])))]
 #[post("/v1/claims/{id}/reversal")]
@@ -180,7 +182,8 @@ pub async fn reverse(
     params(("id" = i64, Path, minimum = 1, description = "Claim id"),
         crate::body::IdempotencyKeyHeader),
     request_body(content = AppealEvidence, content_type = "application/json"),
-    responses((status = 201, description = "Decided again: the claim with the new decision in force", body = ClaimView),
+    responses((status = 201, description = "Decided again: the claim with the new decision in force", body = ClaimView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same key and body"))),
         (status = 409, description = "not_appealable, or the key reused with another body")),
     security(("bearer" = [])))]
 #[post("/v1/claims/{id}/appeal")]
