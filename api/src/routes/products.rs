@@ -57,9 +57,9 @@ pub struct ExperienceQuery {
 /// the demo's pricing basis (`scenarios/city-default.toml`).
 #[utoipa::path(get, path = "/v1/products/{id}/experience", tag = "products",
     params(("id" = String, Path, description = "Product id"),
-        ("as_of" = String, Query, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "Study date, YYYY-MM-DD (China time, inclusive)")),
+        ("as_of" = String, Query, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "Study date, YYYY-MM-DD (China time, inclusive), not after today")),
     responses((status = 200, description = "The study: exposure, claims, the payment triangle, reserves and actual against expected", body = actuarial::experience::Study), (status = 404, description = "No such product"),
-        (status = 422, description = "as_of missing or not a date")),
+        (status = 422, description = "as_of missing, not a date, or after today")),
     security(("bearer" = [])))]
 #[get("/v1/products/{id}/experience")]
 pub async fn experience(
@@ -77,6 +77,16 @@ pub async fn experience(
             format!("as_of must be a date YYYY-MM-DD, got {raw:?}"),
         ))
     })?;
+    // A study can only see what has happened; a date far ahead would also
+    // make the payment triangle as wide as the months up to it.
+    let today = engine::store::china_date(state.now());
+    if as_of > today {
+        return Err(ApiError::Validation(ValidationErrors::single(
+            "as_of",
+            "future_date",
+            format!("as_of is after today ({today})"),
+        )));
+    }
     note_read(&state, &principal, &req).await?;
     let id = req.match_info().get("id").unwrap_or("").to_owned();
     let study = state
