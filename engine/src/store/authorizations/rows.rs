@@ -188,7 +188,7 @@ pub(crate) fn read_courses(
     except_claim: Option<i64>,
 ) -> Result<CourseRows, StoreError> {
     let authorizations: Vec<AuthorizationRow> = match which {
-        CoursesOf::Ids(ids) if ids.is_empty() => Vec::new(),
+        CoursesOf::Ids([]) => Vec::new(),
         CoursesOf::Ids(ids) => authorizations::table
             .filter(authorizations::id.eq_any(ids))
             .order(authorizations::id.asc())
