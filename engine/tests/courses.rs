@@ -472,3 +472,196 @@ fn two_pharmacies_dispensing_the_same_cycle_at_once_pay_once() {
         assert_eq!(reasons(&outcomes[1]), ["cycle_already_dispensed"]);
     }
 }
+
+/// The course rules 6-8 as an independent model: one course of 6 cycles of
+/// 30 days from day 0, an assessment needed every 3 cycles, 30 units at
+/// 510.00 at most.
+#[derive(Default)]
+struct Model {
+    /// Cycle -> the claim that paid it (not reversed).
+    dispensed: std::collections::BTreeMap<u32, i64>,
+    assessments: Vec<i64>,
+    progression: Option<i64>,
+    cancelled: Option<i64>,
+}
+
+impl Model {
+    /// The end in force on `d`: 'p'rogression, 'c'ancel, 'd'one, or none.
+    fn ended(&self, d: i64) -> Option<char> {
+        let mut ends: Vec<(i64, u8, char)> = Vec::new();
+        if let Some(p) = self.progression {
+            ends.push((p, 0, 'p'));
+        }
+        if let Some(c) = self.cancelled {
+            ends.push((c, 1, 'c'));
+        }
+        ends.push((179, 2, 'd'));
+        ends.into_iter()
+            .filter(|(day, _, _)| *day < d)
+            .min()
+            .map(|(_, _, end)| end)
+    }
+
+    fn reasons(&self, d: i64, quantity: u32, price_fen: i64) -> Vec<&'static str> {
+        let mut reasons = Vec::new();
+        if matches!(self.ended(d), Some('p' | 'c')) {
+            reasons.push("course_ended");
+        }
+        let cycle = (d < 180).then(|| (d / 30 + 1) as u32);
+        match cycle {
+            None => reasons.push("outside_course"),
+            Some(k) if self.dispensed.contains_key(&k) => reasons.push("cycle_already_dispensed"),
+            Some(_) => {}
+        }
+        if quantity > 30 {
+            reasons.push("quantity_exceeds_authorization");
+        }
+        if price_fen > 51_000 {
+            reasons.push("price_exceeds_authorization");
+        }
+        if let Some(k) = cycle.filter(|k| *k > 3) {
+            let m = 3 * ((k - 1) / 3);
+            let opens = i64::from(m - 1) * 30;
+            if !self.assessments.iter().any(|a| opens <= *a && *a <= d) {
+                reasons.push("followup_required");
+            }
+        }
+        reasons
+    }
+}
+
+#[test]
+fn a_seeded_sequence_of_course_events_matches_an_independent_model() {
+    use rand::{Rng, SeedableRng};
+    for seed in 0..4u64 {
+        for t in backends() {
+            let keys = keys();
+            let member = setup(&t, &keys);
+            let mut conn = t.db.get().unwrap();
+            let insurer = ctx_at(&keys, "insurer:1", 0);
+            let course =
+                authorizations::request(&mut conn, &insurer, "a", &course_request(member, 6))
+                    .unwrap()
+                    .body
+                    .id;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut model = Model::default();
+            let mut d = 0i64;
+            for step in 0..60 {
+                d += rng.random_range(0..6);
+                let key = format!("s{step}");
+                match rng.random_range(0..100) {
+                    0..60 => {
+                        let quantity = if rng.random_bool(0.1) {
+                            31
+                        } else {
+                            rng.random_range(20..=30)
+                        };
+                        let price = if rng.random_bool(0.1) {
+                            "510.01"
+                        } else {
+                            "510.00"
+                        };
+                        let pharmacy = ["PH-001", "PH-002"][rng.random_range(0..2)];
+                        let mut claim = dispensing(member, course, d, pharmacy, quantity);
+                        claim.items[0]["unit_price"] = json!(price);
+                        claim.items[0]["basic_paid"] = json!("0");
+                        let actor = format!("provider:{pharmacy}");
+                        let body =
+                            claims::submit(&mut conn, &ctx_at(&keys, &actor, d), &key, &claim)
+                                .unwrap()
+                                .json();
+                        let price_fen = if price == "510.00" { 51_000 } else { 51_001 };
+                        let expected = model.reasons(d, quantity, price_fen);
+                        assert_eq!(
+                            reasons(&body),
+                            expected,
+                            "{} seed {seed} step {step} day {d}",
+                            t.backend
+                        );
+                        if expected.is_empty() {
+                            model
+                                .dispensed
+                                .insert((d / 30 + 1) as u32, body["id"].as_i64().unwrap());
+                        }
+                    }
+                    60..80 => {
+                        let assessed = (d - rng.random_range(0..3)).max(0);
+                        let response = if rng.random_bool(0.08) {
+                            "progressive_disease"
+                        } else {
+                            "stable_disease"
+                        };
+                        let submission = AssessmentSubmission {
+                            assessed_on: day(assessed).to_string(),
+                            response: response.into(),
+                        };
+                        authorizations::record_followup(
+                            &mut conn,
+                            &ctx_at(&keys, "insurer:1", d),
+                            &key,
+                            course,
+                            &submission,
+                        )
+                        .unwrap();
+                        model.assessments.push(assessed);
+                        if response == "progressive_disease" {
+                            model.progression =
+                                Some(model.progression.map_or(assessed, |p| p.min(assessed)));
+                        }
+                    }
+                    80..83 => {
+                        let cancel = CancelSubmission {
+                            reason: "stop".into(),
+                        };
+                        let result = authorizations::cancel(
+                            &mut conn,
+                            &ctx_at(&keys, "insurer:1", d),
+                            &key,
+                            course,
+                            &cancel,
+                        );
+                        let allowed = model.cancelled.is_none() && model.ended(d).is_none();
+                        assert_eq!(
+                            result.is_ok(),
+                            allowed,
+                            "{} seed {seed} step {step}: {result:?}",
+                            t.backend
+                        );
+                        if allowed {
+                            model.cancelled = Some(d);
+                        }
+                    }
+                    _ => {
+                        let Some((&cycle, &claim_id)) = model.dispensed.iter().next() else {
+                            continue;
+                        };
+                        let reversal = ReversalRequest {
+                            reason: "billed in error".into(),
+                        };
+                        claims::reverse(
+                            &mut conn,
+                            &ctx_at(&keys, "insurer:1", d),
+                            &key,
+                            claim_id,
+                            &reversal,
+                        )
+                        .unwrap();
+                        model.dispensed.remove(&cycle);
+                    }
+                }
+            }
+            let read = authorizations::view_on(&mut conn, course, day(d)).unwrap();
+            let dispensed: Vec<u32> = read
+                .cycles
+                .iter()
+                .filter(|c| c.dispensed)
+                .map(|c| c.cycle)
+                .collect();
+            assert_eq!(
+                dispensed,
+                model.dispensed.keys().copied().collect::<Vec<_>>()
+            );
+        }
+    }
+}
