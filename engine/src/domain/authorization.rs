@@ -307,6 +307,19 @@ impl CourseState {
     /// The first end to take effect sticks; on the same day, progression
     /// goes before a cancel, and both before completion (they say why).
     pub fn status_as_of(&self, date: NaiveDate) -> CourseStatus {
+        self.status_with(date, false)
+    }
+
+    /// The status shown on `date` (a read, the coverage screen, whether a
+    /// cancel is allowed): as [`status_as_of`](Self::status_as_of), except
+    /// that a progression or cancel dated that very day already shows, since
+    /// it has happened; a dispensing that day is still covered. Completion
+    /// shows from the day after the last cycle, as always.
+    pub fn status_on(&self, date: NaiveDate) -> CourseStatus {
+        self.status_with(date, true)
+    }
+
+    fn status_with(&self, date: NaiveDate, same_day_events: bool) -> CourseStatus {
         if self.course.decision.status == CourseStatus::Denied {
             return CourseStatus::Denied;
         }
@@ -321,9 +334,12 @@ impl CourseState {
             (self.cancelled_on, CourseStatus::Cancelled),
             (Some(self.last_day()), CourseStatus::Completed),
         ];
+        let in_force = |day: NaiveDate, status: CourseStatus| {
+            day < date || (same_day_events && day == date && status != CourseStatus::Completed)
+        };
         ends.into_iter()
             .filter_map(|(day, status)| day.map(|day| (day, status)))
-            .filter(|(day, _)| *day < date)
+            .filter(|(day, status)| in_force(*day, *status))
             .min_by_key(|(day, _)| *day)
             .map_or(CourseStatus::Active, |(_, status)| status)
     }

@@ -299,6 +299,20 @@ fn status_ends_the_day_after_its_event_and_the_first_sticks() {
         denied.status_as_of(date("2026-10-01")),
         CourseStatus::Denied
     );
+    // What a read shows: an event of the day already, completion only after.
+    assert_eq!(
+        cancelled.status_on(date("2026-10-05")),
+        CourseStatus::Cancelled
+    );
+    assert_eq!(
+        cancelled.status_on(date("2026-10-04")),
+        CourseStatus::Active
+    );
+    assert_eq!(active().status_on(date("2027-02-27")), CourseStatus::Active);
+    assert_eq!(
+        active().status_on(date("2027-02-28")),
+        CourseStatus::Completed
+    );
 }
 
 #[test]

@@ -80,7 +80,7 @@ fn course_covers(
     .map_err(|e| StoreError::integrity(format!("case reserve: {e}")))?;
     let covers = states
         .iter()
-        .filter(|state| state.status_as_of(today) == CourseStatus::Active)
+        .filter(|state| state.status_on(today) == CourseStatus::Active)
         .map(|state| CourseCover::of(state, product, rate_of(state), today))
         .collect::<Result<_, _>>()?;
     Ok((covers, reserve))

@@ -184,8 +184,9 @@ pub fn record_followup(
 }
 
 /// Cancels an active course, dated today (China time): dispensings up to
-/// and including today stay covered. Anything but `active` today is 409
-/// `not_active`.
+/// and including today stay covered, while reads show it `cancelled` from
+/// now. Anything but `active` today (a progression recorded today counts) is
+/// 409 `not_active`.
 pub fn cancel(
     conn: &mut DbConn,
     ctx: &WriteContext<'_>,
@@ -202,16 +203,14 @@ pub fn cancel(
     write_transaction(conn, |conn| {
         idempotency::once(conn, ctx, idempotency_key, "cancel", &canonical, |conn| {
             let state = one_course(conn, authorization_id)?;
-            let status = state.status_as_of(today);
-            if status != CourseStatus::Active || state.cancelled_on.is_some() {
-                let status = if state.cancelled_on.is_some() {
-                    "cancelled"
-                } else {
-                    status.as_str()
-                };
+            let status = state.status_on(today);
+            if status != CourseStatus::Active {
                 return Err(StoreError::conflict(
                     "not_active",
-                    format!("authorisation {authorization_id} is {status}, not active"),
+                    format!(
+                        "authorisation {authorization_id} is {}, not active",
+                        status.as_str()
+                    ),
                 ));
             }
             diesel::insert_into(authorization_cancels::table)

@@ -42,7 +42,9 @@ pub struct CancelView {
 }
 
 /// One authorisation: the request, the decision, its cycles and what was
-/// recorded against it. `status` is as of `as_of` (China date of the read).
+/// recorded against it. `status` is the one shown on `as_of` (the China
+/// date of the read): a cancel or progression dated that day already shows,
+/// though a dispensing that day is still covered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationView {
     pub id: i64,
@@ -100,7 +102,7 @@ impl AuthorizationView {
     ) -> Result<AuthorizationView, StoreError> {
         let course = &state.course;
         let request = &course.request;
-        let status = state.status_as_of(as_of);
+        let status = state.status_on(as_of);
         let cycles = (1..=state.cycles_authorized())
             .map(|cycle| {
                 let (first_day, last_day) = state.cycle_bounds(cycle);
