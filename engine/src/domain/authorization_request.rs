@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::authorization::{Assessment, CourseRequest, Response};
-use super::claim::{DateProblem, biomarkers_field, check_hospital_id, parse_iso_date};
+use super::claim::{Biomarker, DateProblem, biomarkers_field, check_hospital_id, parse_iso_date};
 use super::codes::{AtcCode, Icd10Code};
-use super::money::parse_amount;
+use super::money::{Fen, parse_amount};
 use super::validation::ValidationErrors;
 
 /// Bounds of a request. A cycle is at most a year's supply and a course at
@@ -55,94 +55,117 @@ pub fn validate_authorization(
     today_china: NaiveDate,
 ) -> Result<CourseRequest, ValidationErrors> {
     let mut errors = ValidationErrors::new();
-    if submission.member_id <= 0 {
-        errors.push(
-            "member_id",
-            "invalid_member_id",
-            "member_id must be a positive member number",
-        );
+    let fields = RequestFields::parse(submission, &mut errors);
+    fields.check_together(today_china, &mut errors);
+    match fields.into_request(submission) {
+        Some(request) if errors.is_empty() => Ok(request),
+        _ => Err(errors),
     }
-    let drug = match submission.drug.parse::<AtcCode>() {
-        Ok(code) => Some(code),
-        Err(error) => {
-            errors.push("drug", error.code(), error.to_string());
-            None
-        }
-    };
-    let diagnosis = match submission.diagnosis.parse::<Icd10Code>() {
-        Ok(code) => Some(code),
-        Err(error) => {
-            errors.push("diagnosis", error.code(), error.to_string());
-            None
-        }
-    };
-    let biomarkers = biomarkers_field(submission.biomarkers.as_ref(), "biomarkers", &mut errors);
-    check_hospital_id("prescriber", &submission.prescriber, &mut errors);
-    let cycle_days = count_field(
-        &submission.cycle_days,
-        "cycle_days",
-        MAX_CYCLE_DAYS,
-        &mut errors,
-    );
-    let quantity = count_field(
-        &submission.quantity_per_cycle,
-        "quantity_per_cycle",
-        MAX_QUANTITY_PER_CYCLE,
-        &mut errors,
-    );
-    let cycles = count_field(&submission.cycles, "cycles", MAX_CYCLES, &mut errors);
-    let unit_price = amount(&submission.unit_price, "unit_price", true, &mut errors);
-    let expected = amount(
-        &submission.expected_basic_paid_per_cycle,
-        "expected_basic_paid_per_cycle",
-        false,
-        &mut errors,
-    );
-    let start_date = day_field(&submission.start_date, "start_date", &mut errors);
-    if start_date.is_some_and(|start| start < today_china) {
-        errors.push(
-            "start_date",
-            "start_in_the_past",
-            format!("start_date is before today ({today_china})"),
-        );
-    }
-    if let (Some(price), Some(quantity), Some(expected)) = (unit_price, quantity, expected) {
-        let gross = price.checked_mul(i64::from(quantity));
-        if gross.is_none_or(|gross| expected > gross) {
+}
+
+/// Each field of a request as parsed on its own (`None` where it failed).
+struct RequestFields {
+    drug: Option<AtcCode>,
+    diagnosis: Option<Icd10Code>,
+    biomarkers: Option<Vec<Biomarker>>,
+    cycle_days: Option<u32>,
+    quantity_per_cycle: Option<u32>,
+    cycles: Option<u32>,
+    unit_price: Option<Fen>,
+    expected_basic_paid_per_cycle: Option<Fen>,
+    start_date: Option<NaiveDate>,
+}
+
+impl RequestFields {
+    fn parse(submission: &AuthorizationSubmission, errors: &mut ValidationErrors) -> Self {
+        if submission.member_id <= 0 {
             errors.push(
-                "expected_basic_paid_per_cycle",
-                "exceeds_total",
-                "expected_basic_paid_per_cycle exceeds quantity_per_cycle x unit_price",
+                "member_id",
+                "invalid_member_id",
+                "member_id must be a positive member number",
             );
         }
-    }
-    match (
-        drug, diagnosis, biomarkers, cycle_days, quantity, unit_price, expected, cycles, start_date,
-    ) {
-        (
-            Some(drug),
-            Some(diagnosis),
-            Some(biomarkers),
-            Some(cycle_days),
-            Some(quantity_per_cycle),
-            Some(unit_price),
-            Some(expected_basic_paid_per_cycle),
-            Some(cycles),
-            Some(start_date),
-        ) if errors.is_empty() => Ok(CourseRequest {
-            member_id: submission.member_id,
+        let drug = submission
+            .drug
+            .parse::<AtcCode>()
+            .map_err(|error| errors.push("drug", error.code(), error.to_string()))
+            .ok();
+        let diagnosis = submission
+            .diagnosis
+            .parse::<Icd10Code>()
+            .map_err(|error| errors.push("diagnosis", error.code(), error.to_string()))
+            .ok();
+        let biomarkers = biomarkers_field(submission.biomarkers.as_ref(), "biomarkers", errors);
+        check_hospital_id("prescriber", &submission.prescriber, errors);
+        let cycle_days = count_field(&submission.cycle_days, "cycle_days", MAX_CYCLE_DAYS, errors);
+        let quantity_per_cycle = count_field(
+            &submission.quantity_per_cycle,
+            "quantity_per_cycle",
+            MAX_QUANTITY_PER_CYCLE,
+            errors,
+        );
+        let cycles = count_field(&submission.cycles, "cycles", MAX_CYCLES, errors);
+        let unit_price = amount(&submission.unit_price, "unit_price", true, errors);
+        let expected_basic_paid_per_cycle = amount(
+            &submission.expected_basic_paid_per_cycle,
+            "expected_basic_paid_per_cycle",
+            false,
+            errors,
+        );
+        let start_date = day_field(&submission.start_date, "start_date", errors);
+        RequestFields {
             drug,
             diagnosis,
             biomarkers,
-            prescriber: submission.prescriber.clone(),
             cycle_days,
             quantity_per_cycle,
+            cycles,
             unit_price,
             expected_basic_paid_per_cycle,
-            cycles,
             start_date,
-        }),
-        _ => Err(errors),
+        }
+    }
+
+    /// The rules that join fields: the start is not in the past, and the
+    /// expected basic payment is no more than the cycle's gross cost.
+    fn check_together(&self, today_china: NaiveDate, errors: &mut ValidationErrors) {
+        if self.start_date.is_some_and(|start| start < today_china) {
+            errors.push(
+                "start_date",
+                "start_in_the_past",
+                format!("start_date is before today ({today_china})"),
+            );
+        }
+        if let (Some(price), Some(quantity), Some(expected)) = (
+            self.unit_price,
+            self.quantity_per_cycle,
+            self.expected_basic_paid_per_cycle,
+        ) {
+            let gross = price.checked_mul(i64::from(quantity));
+            if gross.is_none_or(|gross| expected > gross) {
+                errors.push(
+                    "expected_basic_paid_per_cycle",
+                    "exceeds_total",
+                    "expected_basic_paid_per_cycle exceeds quantity_per_cycle x unit_price",
+                );
+            }
+        }
+    }
+
+    fn into_request(self, submission: &AuthorizationSubmission) -> Option<CourseRequest> {
+        Some(CourseRequest {
+            member_id: submission.member_id,
+            drug: self.drug?,
+            diagnosis: self.diagnosis?,
+            biomarkers: self.biomarkers?,
+            prescriber: submission.prescriber.clone(),
+            cycle_days: self.cycle_days?,
+            quantity_per_cycle: self.quantity_per_cycle?,
+            unit_price: self.unit_price?,
+            expected_basic_paid_per_cycle: self.expected_basic_paid_per_cycle?,
+            cycles: self.cycles?,
+            start_date: self.start_date?,
+        })
     }
 }
 

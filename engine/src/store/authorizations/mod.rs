@@ -21,7 +21,10 @@ use diesel::prelude::*;
 use crate::audit;
 use crate::db::{DbConn, write_transaction};
 use crate::domain::ValidationErrors;
-use crate::domain::authorization::{CourseState, CourseStatus, OtherCourse, decide_authorization};
+use crate::domain::adjudication::MemberCover;
+use crate::domain::authorization::{
+    CourseRequest, CourseState, CourseStatus, OtherCourse, decide_authorization,
+};
 use crate::domain::authorization_request::{
     AssessmentSubmission, AuthorizationSubmission, CancelSubmission, validate_assessment,
     validate_authorization, validate_cancel,
@@ -55,76 +58,99 @@ pub fn request(
             idempotency_key,
             "authorization",
             &canonical,
-            |conn| {
-                let member_id = valid.member_id;
-                let known = members::table
-                    .find(member_id)
-                    .select(members::id)
-                    .first::<i64>(conn)
-                    .optional()?;
-                if known.is_none() {
-                    return Err(StoreError::Validation(ValidationErrors::unknown_member(
-                        member_id,
-                    )));
-                }
-                let mut enrolled = None;
-                for row in enrollment_rows(conn, member_id)? {
-                    let product = products::current(conn, &row.product_id)?;
-                    if product.product.period_contains(valid.start_date) {
-                        enrolled = Some((product.product, row.cover()?));
-                        break;
-                    }
-                }
-                let others: Vec<OtherCourse> = read_courses(conn, CoursesOf::Member(member_id))?
-                    .values()
-                    .map(OtherCourse::of)
-                    .collect();
-                let decision = decide_authorization(
-                    enrolled.as_ref().map(|(product, cover)| (product, cover)),
-                    &others,
-                    &valid,
-                );
-                let product_id = enrolled.as_ref().map_or("", |(p, _)| p.id.as_str());
-                let body = serde_json::to_string(&StoredBody {
-                    request: valid.clone(),
-                    decision: decision.clone(),
-                })?;
-                let id: i64 = diesel::insert_into(authorizations::table)
-                    .values(NewAuthorization {
-                        member_id,
-                        product_id,
-                        drug: valid.drug.as_str(),
-                        start_date: valid.start_date,
-                        decided_status: decision.status.as_str(),
-                        body: &body,
-                        requested_by: ctx.actor,
-                        created_at: audit::truncate_to_micros(ctx.now.naive_utc()),
-                    })
-                    .returning(authorizations::id)
-                    .get_result(conn)?;
-                audit::append(
-                    conn,
-                    &ctx.keys.audit,
-                    ctx.now,
-                    ctx.actor,
-                    "authorization.decided",
-                    &format!("authorization:{id}"),
-                    &serde_json::json!({
-                        "authorization_id": id,
-                        "member_id": member_id,
-                        "product_id": product_id,
-                        "drug": valid.drug.as_str(),
-                        "status": decision.status,
-                        "reasons": decision.reasons,
-                        "cycles_requested": decision.cycles_requested,
-                        "cycles_authorized": decision.cycles_authorized,
-                        "start_date": valid.start_date,
-                    }),
-                )?;
-                view_on(conn, id, today)
-            },
+            |conn| decide_and_store(conn, ctx, &valid, today),
         )
     })
+}
+
+/// Inside the write transaction: decides the request against what is
+/// recorded, stores it and its audit event, and returns its view.
+fn decide_and_store(
+    conn: &mut DbConn,
+    ctx: &WriteContext<'_>,
+    valid: &CourseRequest,
+    today: NaiveDate,
+) -> Result<AuthorizationView, StoreError> {
+    let member_id = valid.member_id;
+    ensure_member_known(conn, member_id)?;
+    let enrolled = enrollment_on(conn, member_id, valid.start_date)?;
+    let others: Vec<OtherCourse> = read_courses(conn, CoursesOf::Member(member_id))?
+        .values()
+        .map(OtherCourse::of)
+        .collect();
+    let decision = decide_authorization(
+        enrolled.as_ref().map(|(product, cover)| (product, cover)),
+        &others,
+        valid,
+    );
+    let product_id = enrolled.as_ref().map_or("", |(p, _)| p.id.as_str());
+    let body = serde_json::to_string(&StoredBody {
+        request: valid.clone(),
+        decision: decision.clone(),
+    })?;
+    let id: i64 = diesel::insert_into(authorizations::table)
+        .values(NewAuthorization {
+            member_id,
+            product_id,
+            drug: valid.drug.as_str(),
+            start_date: valid.start_date,
+            decided_status: decision.status.as_str(),
+            body: &body,
+            requested_by: ctx.actor,
+            created_at: audit::truncate_to_micros(ctx.now.naive_utc()),
+        })
+        .returning(authorizations::id)
+        .get_result(conn)?;
+    audit::append(
+        conn,
+        &ctx.keys.audit,
+        ctx.now,
+        ctx.actor,
+        "authorization.decided",
+        &format!("authorization:{id}"),
+        &serde_json::json!({
+            "authorization_id": id,
+            "member_id": member_id,
+            "product_id": product_id,
+            "drug": valid.drug.as_str(),
+            "status": decision.status,
+            "reasons": decision.reasons,
+            "cycles_requested": decision.cycles_requested,
+            "cycles_authorized": decision.cycles_authorized,
+            "start_date": valid.start_date,
+        }),
+    )?;
+    view_on(conn, id, today)
+}
+
+fn ensure_member_known(conn: &mut DbConn, member_id: i64) -> Result<(), StoreError> {
+    let known = members::table
+        .find(member_id)
+        .select(members::id)
+        .first::<i64>(conn)
+        .optional()?;
+    match known {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Validation(ValidationErrors::unknown_member(
+            member_id,
+        ))),
+    }
+}
+
+/// The member's enrollment in the product whose period contains `day`, with
+/// its cover, if there is one.
+fn enrollment_on(
+    conn: &mut DbConn,
+    member_id: i64,
+    day: NaiveDate,
+) -> Result<Option<(Product, MemberCover)>, StoreError> {
+    for row in enrollment_rows(conn, member_id)? {
+        let product = products::current(conn, &row.product_id)?;
+        if product.product.period_contains(day) {
+            return Ok(Some((product.product, row.cover()?)));
+        }
+    }
+    Ok(None)
 }
 
 /// Records an efficacy assessment on a course that is not denied, dated
