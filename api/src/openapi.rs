@@ -7,6 +7,52 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{FieldProblem, Problem};
 use crate::routes;
 
+/// Body of `POST /v1/authorizations`. Amounts are CNY with at most 2
+/// decimals, as numbers or strings.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes a body only; see the authorization request parser.
+pub struct AuthorizationRequestDoc {
+    member_id: i64,
+    /// ATC code, e.g. `L01EB03`.
+    drug: String,
+    /// ICD-10, e.g. `C34.1`.
+    diagnosis: String,
+    biomarkers: Option<Vec<engine::domain::Biomarker>>,
+    /// Hospital id of the prescriber.
+    prescriber: String,
+    /// Days one dispensing covers, 1 to 366.
+    cycle_days: u32,
+    /// 1 to 100,000.
+    quantity_per_cycle: u32,
+    /// List price per unit.
+    unit_price: String,
+    /// Default 0.
+    expected_basic_paid_per_cycle: Option<String>,
+    /// 1 to 366.
+    cycles: u32,
+    /// YYYY-MM-DD, not before today (China time).
+    start_date: String,
+}
+
+/// Body of `POST /v1/authorizations/{id}/followups`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes a body only; see the authorization request parser.
+pub struct FollowupRequestDoc {
+    /// YYYY-MM-DD, not before the course starts, not after today.
+    assessed_on: String,
+    /// `complete_response`, `partial_response`, `stable_disease` or
+    /// `progressive_disease` (RECIST 1.1).
+    response: String,
+}
+
+/// Body of `POST /v1/authorizations/{id}/cancel`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes a body only; see the authorization request parser.
+pub struct CancelRequestDoc {
+    /// 1 to 500 characters.
+    reason: String,
+}
+
 /// Adds to every operation the error statuses the server's shared layers
 /// can answer it with, each an `application/problem+json` `Problem`: what
 /// the request parsing, the token check, the body limits and the database
@@ -152,6 +198,9 @@ impl Modify for BearerAuth {
         routes::enrollments::enroll, routes::enrollments::member, routes::enrollments::coverage,
         routes::claims::submit, routes::claims::get_one, routes::claims::for_member,
         routes::claims::submitted_by_me, routes::claims::reverse, routes::claims::appeal,
+        routes::authorizations::request, routes::authorizations::get_one,
+        routes::authorizations::for_member, routes::authorizations::followup,
+        routes::authorizations::cancel,
         routes::pricing::start, routes::pricing::status,
         routes::tokens::revoke,
         routes::fhir::get_claim, routes::fhir::get_claim_response, routes::fhir::get_explanation_of_benefit,
@@ -159,7 +208,8 @@ impl Modify for BearerAuth {
         routes::audit::events, routes::audit::verify, routes::audit::export,
         routes::ops::healthz, routes::ops::readyz, routes::ops::metrics,
     ),
-    components(schemas(Problem, FieldProblem, engine::domain::Biomarker, engine::domain::Product)),
+    components(schemas(Problem, FieldProblem, engine::domain::Biomarker, engine::domain::Product,
+        AuthorizationRequestDoc, FollowupRequestDoc, CancelRequestDoc)),
     modifiers(&BearerAuth, &SharedErrors),
 )]
 pub struct ApiDoc;
