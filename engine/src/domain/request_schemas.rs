@@ -190,6 +190,7 @@ mod tests {
             provider_id: "PH-001".into(),
             diagnosis: "C34.1".into(),
             items: vec![item],
+            authorization_id: None,
         };
         match validate_claim(&submission, today()) {
             Ok(_) => Vec::new(),
@@ -230,6 +231,7 @@ mod tests {
                 provider_id: text.into(),
                 diagnosis: "C34.1".into(),
                 items: vec![json!({"total": 1, "basic_paid": 0, "out_of_catalogue": 0})],
+                authorization_id: None,
             };
             submission.provider_id = text.into();
             validate_claim(&submission, today()).is_ok()
