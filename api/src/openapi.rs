@@ -9,7 +9,8 @@ use crate::routes;
 
 /// Body of `POST /v1/authorizations`. Amounts are CNY with at most 2
 /// decimals, as numbers or strings.
-#[derive(utoipa::ToSchema)]
+#[derive(utoipa::ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Describes a body only; see the authorization request parser.
 pub struct AuthorizationRequestDoc {
     member_id: i64,
@@ -35,7 +36,8 @@ pub struct AuthorizationRequestDoc {
 }
 
 /// Body of `POST /v1/authorizations/{id}/followups`.
-#[derive(utoipa::ToSchema)]
+#[derive(utoipa::ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Describes a body only; see the authorization request parser.
 pub struct FollowupRequestDoc {
     /// YYYY-MM-DD, not before the course starts, not after today.
@@ -46,7 +48,8 @@ pub struct FollowupRequestDoc {
 }
 
 /// Body of `POST /v1/authorizations/{id}/cancel`.
-#[derive(utoipa::ToSchema)]
+#[derive(utoipa::ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Describes a body only; see the authorization request parser.
 pub struct CancelRequestDoc {
     /// 1 to 500 characters.
