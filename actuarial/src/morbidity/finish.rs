@@ -147,6 +147,36 @@ fn credibility_for(
         .iter()
         .map(|p| GroupSummary::from_pairs(p.iter().copied()))
         .collect();
+    let parents = parent_level(input);
+    let (cell_structure, out) = cell_level(&cells, &parents.estimate);
+    Ok((
+        QuantityCredibility {
+            cell_level: cell_structure.into(),
+            parent_level: parents.structure.into(),
+            collective: parents.collective,
+            parents: parents.reports,
+        },
+        out,
+    ))
+}
+
+const NO_STRUCTURE: Structure = Structure {
+    within_variance: 0.0,
+    between_variance: 0.0,
+};
+
+/// The parent level: each age band and condition group (both sexes) blended towards its
+/// condition group's collective mean.
+struct ParentLevel {
+    structure: Structure,
+    /// `(condition group, collective mean)`.
+    collective: Vec<(String, f64)>,
+    reports: Vec<ParentReport>,
+    /// `[band][condition group]`.
+    estimate: Vec<[f64; 2]>,
+}
+
+fn parent_level(input: &QuantityInput) -> ParentLevel {
     let years = input.pairs[0].len();
     // Parents: the two sexes pooled, year by year.
     let parent_of = |band: usize, pre: bool| -> GroupSummary {
@@ -163,24 +193,20 @@ fn credibility_for(
             .collect();
         GroupSummary::from_pairs(pairs.iter().copied())
     };
-    let zero = Structure {
-        within_variance: 0.0,
-        between_variance: 0.0,
-    };
     let mut parents: Vec<Vec<GroupSummary>> = Vec::new();
     for pre in [false, true] {
         parents.push((0..AGE_BANDS.len()).map(|b| parent_of(b, pre)).collect());
     }
-    let parent_structure = estimate_structure(&parents).unwrap_or(zero);
+    let structure = estimate_structure(&parents).unwrap_or(NO_STRUCTURE);
     let mut collective = Vec::new();
-    let mut parent_reports = Vec::new();
-    let mut parent_estimate = vec![[0.0; 2]; AGE_BANDS.len()];
+    let mut reports = Vec::new();
+    let mut estimate = vec![[0.0; 2]; AGE_BANDS.len()];
     for (ci, group) in parents.iter().enumerate() {
-        let (mean, blended) = blend(group, &parent_structure, None);
+        let (mean, blended) = blend(group, &structure, None);
         collective.push((CONDITION_GROUPS[ci].to_string(), mean));
         for (band, (g, b)) in group.iter().zip(&blended).enumerate() {
-            parent_estimate[band][ci] = b.estimate;
-            parent_reports.push(ParentReport {
+            estimate[band][ci] = b.estimate;
+            reports.push(ParentReport {
                 age_band: AGE_BANDS[band].to_string(),
                 condition_group: CONDITION_GROUPS[ci].to_string(),
                 weight: g.weight,
@@ -190,10 +216,22 @@ fn credibility_for(
             });
         }
     }
-    // Cells within parents share one structure.
+    ParentLevel {
+        structure,
+        collective,
+        reports,
+        estimate,
+    }
+}
+
+/// The cell level: each cell blended towards its parent's estimate; the cells within parents
+/// share one structure. Returns it with `(z, estimate)` per cell.
+fn cell_level(
+    cells: &[GroupSummary],
+    parent_estimate: &[[f64; 2]],
+) -> (Structure, Vec<(f64, f64)>) {
     let cell_collectives: Vec<Vec<GroupSummary>> = (0..AGE_BANDS.len())
         .flat_map(|band| {
-            let cells = &cells;
             [false, true].map(move |pre| {
                 (0..SEXES.len())
                     .map(|sex| cells[cell_index(band, sex, pre)])
@@ -201,7 +239,7 @@ fn credibility_for(
             })
         })
         .collect();
-    let cell_structure = estimate_structure(&cell_collectives).unwrap_or(zero);
+    let cell_structure = estimate_structure(&cell_collectives).unwrap_or(NO_STRUCTURE);
     let mut out = vec![(0.0, 0.0); CELLS];
     for band in 0..AGE_BANDS.len() {
         for (ci, pre) in [false, true].into_iter().enumerate() {
@@ -214,15 +252,7 @@ fn credibility_for(
             }
         }
     }
-    Ok((
-        QuantityCredibility {
-            cell_level: cell_structure.into(),
-            parent_level: parent_structure.into(),
-            collective,
-            parents: parent_reports,
-        },
-        out,
-    ))
+    (cell_structure, out)
 }
 
 /// Observed value and standard error from the pooled sums of a cell (all years).
