@@ -49,13 +49,7 @@ impl Parser<'_> {
                 "specialty_drug",
             ],
         )?;
-        let id = self.string(self.req(g, &path, "id")?, &join(&path, "id"))?;
-        if id.trim().is_empty() || id.len() > 200 {
-            return Err(self.err(&join(&path, "id"), "must be 1 to 200 characters"));
-        }
-        if before.iter().any(|o| o.id == id) {
-            return Err(self.err(&join(&path, "id"), format!("duplicate group id `{id}`")));
-        }
+        let id = self.group_id(g, &path, before)?;
         // Name the group in later messages: `groups[3] (65-74 F)`.
         let path = format!("groups[{i}] ({id})");
         let members = self.integer(self.req(g, &path, "members")?, &join(&path, "members"))?;
@@ -109,6 +103,23 @@ impl Parser<'_> {
             inpatient,
             specialty_drug,
         })
+    }
+
+    /// The id of a group: 1 to 200 characters, unlike those of the groups `before` it.
+    fn group_id(
+        &self,
+        g: &Map<String, Value>,
+        path: &str,
+        before: &[Group],
+    ) -> Result<String, ScenarioError> {
+        let id = self.string(self.req(g, path, "id")?, &join(path, "id"))?;
+        if id.trim().is_empty() || id.len() > 200 {
+            return Err(self.err(&join(path, "id"), "must be 1 to 200 characters"));
+        }
+        if before.iter().any(|o| o.id == id) {
+            return Err(self.err(&join(path, "id"), format!("duplicate group id `{id}`")));
+        }
+        Ok(id)
     }
 
     pub(super) fn group_inpatient(
