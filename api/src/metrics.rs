@@ -25,6 +25,7 @@ struct Inner {
     requests: BTreeMap<(String, String, u16), u64>,
     latency: BTreeMap<(String, String), Histogram>,
     claims_by_status: BTreeMap<String, u64>,
+    authorizations_by_status: BTreeMap<String, u64>,
     paid_fen: i64,
 }
 
@@ -71,6 +72,15 @@ impl Metrics {
             .entry(status.as_str().to_owned())
             .or_default() += 1;
         inner.paid_fen = inner.paid_fen.saturating_add(payable.0);
+    }
+
+    /// An authorisation request decided: `active` or `denied`.
+    pub fn observe_authorization(&self, status: &str) {
+        *self
+            .lock()
+            .authorizations_by_status
+            .entry(status.to_owned())
+            .or_default() += 1;
     }
 
     pub fn render(&self) -> String {
@@ -130,6 +140,17 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
+            "# HELP puhui_authorizations_decided_total Authorisation requests decided by this process, by outcome."
+        );
+        let _ = writeln!(out, "# TYPE puhui_authorizations_decided_total counter");
+        for (status, count) in &inner.authorizations_by_status {
+            let _ = writeln!(
+                out,
+                "puhui_authorizations_decided_total{{status=\"{status}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
             "# HELP puhui_amount_paid_cny_total Benefit payable decided by this process, in CNY."
         );
         let _ = writeln!(out, "# TYPE puhui_amount_paid_cny_total counter");
@@ -152,6 +173,7 @@ mod tests {
         let m = Metrics::default();
         m.observe_request("GET", "/healthz", 200, Duration::from_millis(3));
         m.observe_claim(ClaimStatus::Paid, Fen(12_345));
+        m.observe_authorization("denied");
         let text = m.render();
         assert!(text.contains(
             r#"puhui_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
@@ -160,5 +182,6 @@ mod tests {
         assert!(text.contains(r#"le="0.001"} 0"#));
         assert!(text.contains(r#"puhui_claims_decided_total{status="paid"} 1"#));
         assert!(text.contains("puhui_amount_paid_cny_total 123.45"));
+        assert!(text.contains(r#"puhui_authorizations_decided_total{status="denied"} 1"#));
     }
 }

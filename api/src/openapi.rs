@@ -60,6 +60,56 @@ pub struct ClaimRequestDoc {
     /// ICD-10, e.g. `C34.1` or `C34.100x001`.
     diagnosis: String,
     items: Vec<ClaimItemDoc>,
+    /// The authorised course a dispensing is made in: a specialty_drug claim
+    /// of exactly one item. The explanation of benefits gives each item's
+    /// `authorization_id` and `cycle` (null outside a course).
+    authorization_id: Option<i64>,
+}
+
+/// Body of `POST /v1/authorizations`. Amounts are CNY with at most 2
+/// decimals, as numbers or strings.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizationRequestDoc {
+    member_id: i64,
+    /// ATC code, e.g. `L01EB03`.
+    drug: String,
+    /// ICD-10, e.g. `C34.1`.
+    diagnosis: String,
+    biomarkers: Option<Vec<BiomarkerDoc>>,
+    /// Hospital id of the prescriber.
+    prescriber: String,
+    /// Days one dispensing covers, 1 to 366.
+    cycle_days: u32,
+    /// 1 to 100,000.
+    quantity_per_cycle: u32,
+    /// List price per unit.
+    unit_price: String,
+    /// Default 0.
+    expected_basic_paid_per_cycle: Option<String>,
+    /// 1 to 366.
+    cycles: u32,
+    /// YYYY-MM-DD, not before today (China time).
+    start_date: String,
+}
+
+/// Body of `POST /v1/authorizations/{id}/followups`.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowupRequestDoc {
+    /// YYYY-MM-DD, not before the course starts, not after today.
+    assessed_on: String,
+    /// `complete_response`, `partial_response`, `stable_disease` or
+    /// `progressive_disease` (RECIST 1.1).
+    response: String,
+}
+
+/// Body of `POST /v1/authorizations/{id}/cancel`.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequestDoc {
+    /// 1 to 500 characters.
+    reason: String,
 }
 
 /// Body of `POST /v1/claims/{id}/reversal`.
@@ -186,6 +236,9 @@ impl Modify for BearerAuth {
         routes::enrollments::enroll, routes::enrollments::member, routes::enrollments::coverage,
         routes::claims::submit, routes::claims::get_one, routes::claims::for_member,
         routes::claims::submitted_by_me, routes::claims::reverse, routes::claims::appeal,
+        routes::authorizations::request, routes::authorizations::get_one,
+        routes::authorizations::for_member, routes::authorizations::followup,
+        routes::authorizations::cancel,
         routes::pricing::start, routes::pricing::status,
         routes::tokens::revoke,
         routes::fhir::get_claim, routes::fhir::get_claim_response, routes::fhir::get_explanation_of_benefit,
@@ -194,7 +247,8 @@ impl Modify for BearerAuth {
         routes::ops::healthz, routes::ops::readyz, routes::ops::metrics,
     ),
     components(schemas(Problem, FieldProblem, EnrollmentRequestDoc, ClaimRequestDoc, ClaimItemDoc,
-        BiomarkerDoc, ReversalRequestDoc, AppealRequestDoc, AppealItemDoc)),
+        BiomarkerDoc, ReversalRequestDoc, AppealRequestDoc, AppealItemDoc, AuthorizationRequestDoc,
+        FollowupRequestDoc, CancelRequestDoc)),
     modifiers(&BearerAuth, &SharedErrors),
 )]
 pub struct ApiDoc;

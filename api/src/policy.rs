@@ -45,6 +45,18 @@ pub enum Action<'a> {
     ReadExperience,
     /// `DELETE /v1/tokens/{id}`.
     RevokeToken,
+    /// `POST /v1/authorizations`, for anyone...
+    RequestAuthorizations,
+    /// ...and for this member.
+    RequestAuthorization { member_id: i64 },
+    /// `GET /v1/authorizations/{id}`: the course of this member.
+    ReadAuthorization { member_id: i64 },
+    /// `POST /v1/authorizations/{id}/followups`.
+    RecordFollowup,
+    /// `POST /v1/authorizations/{id}/cancel`, any course...
+    CancelAuthorizations,
+    /// ...and the course of this member.
+    CancelAuthorization { member_id: i64 },
 }
 
 /// Refused, with why (the 403's detail).
@@ -86,6 +98,20 @@ pub fn authorize(principal: &Principal, action: Action<'_>) -> Result<(), Forbid
         (ReadAuditLog, Auditor | Insurer) => Ok(()),
         (ReadExperience, Insurer | Auditor) => Ok(()),
         (RevokeToken, Insurer) => Ok(()),
+        (RequestAuthorizations, Enrollee { .. } | Provider { .. } | Insurer) => Ok(()),
+        (RequestAuthorization { member_id }, Enrollee { .. } | Provider { .. } | Insurer) => {
+            own_member(principal, member_id)
+        }
+        // The pharmacy checks the course it dispenses against.
+        (
+            ReadAuthorization { member_id },
+            Enrollee { .. } | Provider { .. } | Insurer | Auditor,
+        ) => own_member(principal, member_id),
+        (RecordFollowup, Provider { .. } | Insurer) => Ok(()),
+        (CancelAuthorizations, Enrollee { .. } | Insurer) => Ok(()),
+        (CancelAuthorization { member_id }, Enrollee { .. } | Insurer) => {
+            own_member(principal, member_id)
+        }
         _ => Err(NOT_THIS_ROLE),
     }
 }
@@ -173,6 +199,15 @@ mod tests {
             (Action::ReadAuditLog, "..YY"),
             (Action::ReadExperience, "..YY"),
             (Action::RevokeToken, "..Y."),
+            (Action::RequestAuthorizations, "YYY."),
+            (Action::RequestAuthorization { member_id: 1 }, "YYY."),
+            (Action::RequestAuthorization { member_id: 2 }, ".YY."),
+            (Action::ReadAuthorization { member_id: 1 }, "YYYY"),
+            (Action::ReadAuthorization { member_id: 2 }, ".YYY"),
+            (Action::RecordFollowup, ".YY."),
+            (Action::CancelAuthorizations, "Y.Y."),
+            (Action::CancelAuthorization { member_id: 1 }, "Y.Y."),
+            (Action::CancelAuthorization { member_id: 2 }, "..Y."),
         ];
         let roles = [
             Role::Enrollee { member_id: 1 },

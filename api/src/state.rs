@@ -38,11 +38,12 @@ pub struct AppState {
     /// Claim submissions go through the group-commit writer.
     pub claims: ClaimWriter,
     pub token_cache: crate::token_cache::TokenCache,
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        self.clock.now()
     }
 
     /// The context of a write made now on behalf of `actor`.

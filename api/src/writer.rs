@@ -13,6 +13,7 @@
 //! answered only after the commit. At low load a batch is one claim and
 //! nothing waits; there is no timer.
 
+use crate::clock::Clock;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
@@ -51,11 +52,12 @@ impl ClaimWriter {
         keys: Keys,
         max_batch: usize,
         capacity: usize,
+        clock: Clock,
     ) -> std::io::Result<ClaimWriter> {
         let (queue, jobs) = mpsc::sync_channel(capacity.max(1));
         std::thread::Builder::new()
             .name("claim-writer".into())
-            .spawn(move || run(&db, &keys, &jobs, max_batch.max(1)))?;
+            .spawn(move || run(&db, &keys, &jobs, max_batch.max(1), clock))?;
         Ok(ClaimWriter { queue })
     }
 
@@ -87,7 +89,7 @@ impl ClaimWriter {
     }
 }
 
-fn run(db: &Database, keys: &Keys, jobs: &Receiver<Job>, max_batch: usize) {
+fn run(db: &Database, keys: &Keys, jobs: &Receiver<Job>, max_batch: usize, clock: Clock) {
     // Ends when the server drops the queue.
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -98,7 +100,7 @@ fn run(db: &Database, keys: &Keys, jobs: &Receiver<Job>, max_batch: usize) {
             }
         }
         let started = Instant::now();
-        let results = catch_unwind(AssertUnwindSafe(|| commit_batch(db, keys, &batch)))
+        let results = catch_unwind(AssertUnwindSafe(|| commit_batch(db, keys, &batch, clock)))
             .unwrap_or_else(|_| {
                 batch
                     .iter()
@@ -126,7 +128,7 @@ fn run(db: &Database, keys: &Keys, jobs: &Receiver<Job>, max_batch: usize) {
 }
 
 /// Hands a batch to the engine on one connection, at one time for all.
-fn commit_batch(db: &Database, keys: &Keys, batch: &[Job]) -> Vec<Outcome> {
+fn commit_batch(db: &Database, keys: &Keys, batch: &[Job], clock: Clock) -> Vec<Outcome> {
     let mut conn = match db.get() {
         Ok(conn) => conn,
         Err(e) => {
@@ -137,7 +139,7 @@ fn commit_batch(db: &Database, keys: &Keys, batch: &[Job]) -> Vec<Outcome> {
                 .collect();
         }
     };
-    let now = chrono::Utc::now();
+    let now = clock.now();
     let claims: Vec<BatchClaim<'_>> = batch
         .iter()
         .map(|job| BatchClaim {

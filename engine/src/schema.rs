@@ -92,6 +92,8 @@ diesel::table! {
         decision_id -> BigInt,
         item_index -> Integer,
         fingerprint -> Text,
+        authorization_id -> Nullable<BigInt>,
+        cycle -> Nullable<Integer>,
     }
 }
 
@@ -163,6 +165,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    authorizations (id) {
+        id -> BigInt,
+        member_id -> BigInt,
+        product_id -> Text,
+        drug -> Text,
+        start_date -> Date,
+        decided_status -> Text,
+        body -> Text,
+        requested_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    authorization_followups (id) {
+        id -> BigInt,
+        authorization_id -> BigInt,
+        assessed_on -> Date,
+        response -> Text,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    authorization_cancels (authorization_id) {
+        authorization_id -> BigInt,
+        cancelled_on -> Date,
+        reason -> Text,
+        cancelled_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(enrollments -> members (member_id));
 diesel::joinable!(enrollments -> product_versions (product_version_id));
 diesel::joinable!(claims -> members (member_id));
@@ -186,4 +223,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     api_tokens,
     pricing_runs,
+    authorizations,
+    authorization_followups,
+    authorization_cancels,
 );

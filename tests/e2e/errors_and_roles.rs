@@ -35,6 +35,21 @@ fn every_endpoint_refuses_a_missing_token_and_the_wrong_role() {
         let claim_id = claim["id"].as_i64().unwrap();
         let insurer = server.insurer.clone();
         let auditor = server.auditor.clone();
+        let course_request = json!({
+            "member_id": member, "drug": "L01EB03", "diagnosis": "C34.1",
+            "biomarkers": [{"marker": "EGFR", "positive": true}], "prescriber": "H-001",
+            "cycle_days": 30, "quantity_per_cycle": 30, "unit_price": "300.00", "cycles": 3,
+            "start_date": today().to_string(),
+        });
+        let (status, course) = server.post(
+            "/v1/authorizations",
+            Some(&insurer),
+            Some("course"),
+            &course_request,
+        );
+        assert_eq!(status, 201, "{course}");
+        let course_id = course["id"].as_i64().unwrap();
+        let assessment = json!({"assessed_on": today().to_string(), "response": "stable_disease"});
 
         let scenario = json!({"name": "tiny"});
         // (method, path, body, roles refused with 403)
@@ -116,6 +131,36 @@ fn every_endpoint_refuses_a_missing_token_and_the_wrong_role() {
                 "/v1/audit/export".into(),
                 Value::Null,
                 vec![&own, &provider],
+            ),
+            (
+                "POST",
+                "/v1/authorizations".into(),
+                course_request.clone(),
+                vec![&auditor, &other],
+            ),
+            (
+                "GET",
+                format!("/v1/authorizations/{course_id}"),
+                Value::Null,
+                vec![&other],
+            ),
+            (
+                "GET",
+                format!("/v1/members/{member}/authorizations"),
+                Value::Null,
+                vec![&provider, &other],
+            ),
+            (
+                "POST",
+                format!("/v1/authorizations/{course_id}/followups"),
+                assessment.clone(),
+                vec![&own, &other, &auditor],
+            ),
+            (
+                "POST",
+                format!("/v1/authorizations/{course_id}/cancel"),
+                json!({"reason": "x"}),
+                vec![&provider, &auditor, &other],
             ),
         ];
         for (method, path, body, refused) in &cases {

@@ -12,6 +12,7 @@ mod busy;
 mod cli;
 mod concurrency;
 mod docs_page;
+mod drug_course;
 mod errors_and_roles;
 mod experience;
 mod fhir;

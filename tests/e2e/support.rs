@@ -170,14 +170,60 @@ impl Server {
             child,
             agent,
         };
+        server.until_ready()
+    }
+
+    fn until_ready(self) -> Server {
         // Ready when the database answers.
         for _ in 0..100 {
-            if server.get("/readyz", None).0 == 200 {
-                return server;
+            if self.get("/readyz", None).0 == 200 {
+                return self;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("server did not become ready");
+    }
+
+    /// Stops this server and starts another on the same database with
+    /// `extra` arguments (e.g. `--clock-offset-days 30`); the tokens issued
+    /// on the first start stay valid.
+    pub fn restart(mut self, extra: &[&str]) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--bind", "127.0.0.1:0", "--no-demo"])
+            .args(extra)
+            .env("DATABASE_URL", &self.database_url)
+            .env("PUHUI_KEY_FILE", &self.key_file)
+            .env("RUST_LOG", "warn")
+            .env_remove("PUHUI_MASTER_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("restart puhui serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("server exited before it was ready")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("Puhui listening on ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let restarted = Server {
+            base,
+            insurer: std::mem::take(&mut self.insurer),
+            auditor: std::mem::take(&mut self.auditor),
+            backend: self.backend,
+            database_url: std::mem::take(&mut self.database_url),
+            key_file: std::mem::take(&mut self.key_file),
+            child,
+            agent: self.agent.clone(),
+        };
+        restarted.until_ready()
     }
 
     pub fn url(&self, path: &str) -> String {

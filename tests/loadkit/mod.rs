@@ -156,6 +156,17 @@ name = "osimertinib"
 indications = ["C34"]
 required_biomarker = "EGFR"
 designated_providers = ["PH-001"]
+
+[[specialty_drug.formulary]]
+atc = "L01EB03"
+name = "afatinib"
+indications = ["C34"]
+required_biomarker = "EGFR"
+designated_providers = ["PH-001", "PH-002"]
+requires_authorization = true
+max_cycle_days = 30
+max_course_cycles = 12
+followup_every_cycles = 3
 "#
     )
 }

@@ -10,6 +10,7 @@ use engine::domain::product::Product;
 use engine::store::products::{self, LoadOutcome};
 use engine::store::tokens::{self, Role};
 
+use crate::clock::Clock;
 use crate::config::DatabaseArgs;
 use crate::metrics::Metrics;
 use crate::pricing_runs::{PricingLimits, PricingRuns};
@@ -77,6 +78,12 @@ pub struct ServeArgs {
     /// Do not load the demo product at start-up.
     #[arg(long)]
     pub no_demo: bool,
+    /// Run the server's clock this many days ahead of the system's (or
+    /// behind, when negative): for demonstrations and end-to-end tests of
+    /// journeys that span months, such as a treatment course. 0 in production.
+    #[arg(long, env = "PUHUI_CLOCK_OFFSET_DAYS", default_value_t = 0, allow_hyphen_values = true,
+          value_parser = clap::value_parser!(i64).range(-3660..=3660))]
+    pub clock_offset_days: i64,
 }
 
 pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
@@ -93,10 +100,17 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
         keys.clone(),
         usize::from(args.claim_batch),
         args.claim_queue,
+        Clock::offset_by_days(args.clock_offset_days),
     )
     .map_err(|e| format!("cannot start the claim writer: {e}"))?;
     let state = Arc::new(app_state(args, db, keys, claims));
     announce(&address, state.db.backend().name(), &first_start_tokens);
+    if args.clock_offset_days != 0 {
+        tracing::warn!(
+            days = args.clock_offset_days,
+            "the server's clock runs offset from the system's (--clock-offset-days)"
+        );
+    }
     actix_web::rt::System::new()
         .block_on(crate::server::run(state, listener, args.workers.max(1)))
         .map_err(|e| format!("server stopped: {e}"))?;
@@ -172,6 +186,7 @@ fn app_state(
         })),
         enrollment_limiter: RateLimiter::per_minute(args.enrollments_per_minute),
         claims,
+        clock: Clock::offset_by_days(args.clock_offset_days),
         token_cache: Default::default(),
     }
 }

@@ -99,7 +99,9 @@ pub async fn member(
 }
 
 /// What is left of the member's cover: deductible met and left, limit used
-/// and left, per benefit.
+/// and left, per benefit; each active treatment course (cycles dispensed and
+/// left, the next assessment due, its case reserve) and the case reserve as
+/// of today (China time).
 #[utoipa::path(get, path = "/v1/members/{id}/coverage", tag = "enrollment",
     params(("id" = i64, Path, minimum = 1, description = "Member id")),
     responses((status = 200, description = "Cover left per product and benefit")),
@@ -111,8 +113,9 @@ pub async fn coverage(
     Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
     let id = readable_member(&state, &req, &principal).await?;
+    let today = engine::store::china_date(state.now());
     let view = state
-        .run(move |conn, _| enrollment::coverage(conn, id))
+        .run(move |conn, _| engine::store::authorizations::coverage_on(conn, id, today))
         .await?;
     Ok(ok(&view))
 }

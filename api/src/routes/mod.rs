@@ -2,6 +2,7 @@
 //! response. Each is about a screen long; the rules live in `engine`.
 
 pub mod audit;
+pub mod authorizations;
 pub mod claims;
 pub mod docs;
 pub mod enrollments;

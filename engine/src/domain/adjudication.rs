@@ -9,8 +9,16 @@
 //!    [`first_covered_day`]): every item denied `waiting_period`.
 //! 3. Drug items: `not_on_formulary` alone, otherwise every failing one of
 //!    `indication_mismatch`, `biomarker_required`, `not_designated_provider`.
-//! 4. When 1-3 pass: `duplicate` if an item with the same fingerprint was
-//!    paid on another live claim of the member or earlier in this claim.
+//!    The course rules 6-8 ([`super::course_rules`]) are listed with them,
+//!    after them: `authorization_required` for a drug paid only in a course
+//!    when no course is named; against the named course
+//!    `authorization_mismatch`, else every failing one of `course_ended`,
+//!    `outside_course`, `cycle_already_dispensed`,
+//!    `quantity_exceeds_authorization`, `price_exceeds_authorization`,
+//!    `followup_required`.
+//! 4. When 1-3 and 6-8 pass: `duplicate` if an item with the same
+//!    fingerprint was paid on another live claim of the member or earlier in
+//!    this claim.
 //! 5. Otherwise paid: deductible first, then the coinsurance share rounded
 //!    per item (half away from zero), capped by the limit left.
 //!
@@ -25,8 +33,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use super::authorization::CourseState;
 use super::claim::{BenefitKind, Biomarker, ClaimItem, ValidClaim};
 use super::codes::{AtcCode, Icd10Code};
+use super::course_rules;
 use super::enrollment::first_covered_day;
 use super::money::{Fen, MoneyError, try_round_to_fen};
 use super::product::{BenefitTerms, Product};
@@ -278,6 +288,22 @@ pub enum Reason {
     Deductible,
     /// Paid: the limit cut the payment, or was already used up.
     LimitReached,
+    // Dispensing against an authorised course (rules 6-8).
+    AuthorizationRequired,
+    AuthorizationMismatch,
+    CourseEnded,
+    OutsideCourse,
+    CycleAlreadyDispensed,
+    QuantityExceedsAuthorization,
+    PriceExceedsAuthorization,
+    FollowupRequired,
+    // Why an authorisation request is denied (beside the claim reasons
+    // `not_covered_period` to `biomarker_required`).
+    PrescriberNotQualified,
+    CycleTooLong,
+    CourseTooLong,
+    OverlappingCourse,
+    BeyondPeriod,
 }
 
 impl Reason {
@@ -298,6 +324,19 @@ impl Reason {
             Reason::NothingEligible => "nothing_eligible",
             Reason::Deductible => "deductible",
             Reason::LimitReached => "limit_reached",
+            Reason::AuthorizationRequired => "authorization_required",
+            Reason::AuthorizationMismatch => "authorization_mismatch",
+            Reason::CourseEnded => "course_ended",
+            Reason::OutsideCourse => "outside_course",
+            Reason::CycleAlreadyDispensed => "cycle_already_dispensed",
+            Reason::QuantityExceedsAuthorization => "quantity_exceeds_authorization",
+            Reason::PriceExceedsAuthorization => "price_exceeds_authorization",
+            Reason::FollowupRequired => "followup_required",
+            Reason::PrescriberNotQualified => "prescriber_not_qualified",
+            Reason::CycleTooLong => "cycle_too_long",
+            Reason::CourseTooLong => "course_too_long",
+            Reason::OverlappingCourse => "overlapping_course",
+            Reason::BeyondPeriod => "beyond_period",
         }
     }
 }
@@ -364,6 +403,13 @@ pub struct ItemDecision {
     /// Paid by an earlier decision and carried into an appeal decision.
     pub carried_over: bool,
     pub fingerprint: ItemFingerprint,
+    /// The authorised course the item was dispensed against, if any.
+    #[serde(default)]
+    pub authorization_id: Option<i64>,
+    /// The cycle of that course the service date falls in (null outside a
+    /// course, and when the authorisation does not match the claim).
+    #[serde(default)]
+    pub cycle: Option<u32>,
 }
 
 /// Sums over the items of a decision.
@@ -579,6 +625,8 @@ pub enum AdjudicationError {
     PriorDoesNotMatchClaim,
     #[error("appeal evidence names item {index}, which is not a denied item of the claim")]
     EvidenceForUndeniedItem { index: usize },
+    #[error("the claim names authorisation {authorization_id}, whose state was not given")]
+    CourseNotLoaded { authorization_id: i64 },
 }
 
 impl AdjudicationError {
@@ -594,6 +642,7 @@ impl AdjudicationError {
             AdjudicationError::NotAppealable => "not_appealable",
             AdjudicationError::PriorDoesNotMatchClaim => "prior_does_not_match_claim",
             AdjudicationError::EvidenceForUndeniedItem { .. } => "item_not_denied",
+            AdjudicationError::CourseNotLoaded { .. } => "course_not_loaded",
         }
     }
 }
@@ -632,7 +681,22 @@ pub fn adjudicate(
     paid_elsewhere: &HashSet<ItemFingerprint>,
     claim: &ValidClaim,
 ) -> Result<ClaimDecision, AdjudicationError> {
-    let mut run = Adjudication::start(product, cover, balances, paid_elsewhere, claim)?;
+    adjudicate_in_course(product, cover, balances, paid_elsewhere, claim, None)
+}
+
+/// Decides a new claim that may name an authorised course: `course` is
+/// the state of the course `claim.authorization_id` names (its assessments,
+/// cancel and the cycles dispensed on other claims), which the course rules
+/// judge as of the service date.
+pub fn adjudicate_in_course(
+    product: &Product,
+    cover: &MemberCover,
+    balances: &Balances,
+    paid_elsewhere: &HashSet<ItemFingerprint>,
+    claim: &ValidClaim,
+    course: Option<&CourseState>,
+) -> Result<ClaimDecision, AdjudicationError> {
+    let mut run = Adjudication::start(product, cover, balances, paid_elsewhere, claim, course)?;
     let mut items = Vec::with_capacity(claim.items.len());
     for (index, item) in claim.items.iter().enumerate() {
         items.push(run.decide_item(index, item, &[])?);
@@ -654,6 +718,30 @@ pub fn adjudicate_appeal(
     prior: &ClaimDecision,
     evidence: &AppealEvidence,
 ) -> Result<ClaimDecision, AdjudicationError> {
+    let now = Appealed { prior, evidence };
+    adjudicate_appeal_in_course(product, cover, balances, paid_elsewhere, claim, now, None)
+}
+
+/// The decision being appealed and the evidence brought to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Appealed<'a> {
+    pub prior: &'a ClaimDecision,
+    pub evidence: &'a AppealEvidence,
+}
+
+/// [`adjudicate_appeal`] for a claim that may name a course: `course` is
+/// its state at the time of the appeal (so an assessment recorded since
+/// counts), judged as of the service date.
+pub fn adjudicate_appeal_in_course(
+    product: &Product,
+    cover: &MemberCover,
+    balances: &Balances,
+    paid_elsewhere: &HashSet<ItemFingerprint>,
+    claim: &ValidClaim,
+    appealed: Appealed<'_>,
+    course: Option<&CourseState>,
+) -> Result<ClaimDecision, AdjudicationError> {
+    let Appealed { prior, evidence } = appealed;
     let matches_claim = prior.benefit == claim.kind
         && prior.items.len() == claim.items.len()
         && prior.items.iter().enumerate().all(|(index, decision)| {
@@ -677,7 +765,7 @@ pub fn adjudicate_appeal(
         }
     }
 
-    let mut run = Adjudication::start(product, cover, balances, paid_elsewhere, claim)?;
+    let mut run = Adjudication::start(product, cover, balances, paid_elsewhere, claim, course)?;
     // Paid items of this claim count for duplicates whatever their position.
     run.paid_in_claim.extend(prior.paid_fingerprints().cloned());
     let mut items = Vec::with_capacity(claim.items.len());
@@ -703,6 +791,8 @@ struct ItemAmounts {
     submitted: Fen,
     basic_paid: Fen,
     eligible: Fen,
+    authorization_id: Option<i64>,
+    cycle: Option<u32>,
 }
 
 /// A denied item consumes nothing: `eligible` still shows E, so that
@@ -735,6 +825,8 @@ fn deny(
         balance_after: balance,
         carried_over: false,
         fingerprint: amounts.fingerprint,
+        authorization_id: amounts.authorization_id,
+        cycle: amounts.cycle,
     })
 }
 
@@ -748,6 +840,8 @@ struct Adjudication<'a> {
     paid_in_claim: HashSet<ItemFingerprint>,
     /// Rules 1 and 2 depend only on the claim, so they are decided once.
     claim_denial: Option<Reason>,
+    /// The course the claim names, as now recorded.
+    course: Option<&'a CourseState>,
     coinsurance_rate: Decimal,
     balance: Balance,
     ledger: Vec<LedgerDelta>,
@@ -760,7 +854,14 @@ impl<'a> Adjudication<'a> {
         balances: &Balances,
         paid_elsewhere: &'a HashSet<ItemFingerprint>,
         claim: &'a ValidClaim,
+        course: Option<&'a CourseState>,
     ) -> Result<Self, AdjudicationError> {
+        let not_loaded = claim
+            .authorization_id
+            .filter(|id| course.is_none_or(|state| state.course.id != *id));
+        if let Some(authorization_id) = not_loaded {
+            return Err(AdjudicationError::CourseNotLoaded { authorization_id });
+        }
         let terms =
             product
                 .terms(claim.kind)
@@ -781,6 +882,7 @@ impl<'a> Adjudication<'a> {
             paid_elsewhere,
             paid_in_claim: HashSet::new(),
             claim_denial: claim_level_denial(product, cover, claim.service_date),
+            course,
             coinsurance_rate,
             balance: balances.of(claim.kind),
             ledger: Vec::new(),
@@ -811,8 +913,11 @@ impl<'a> Adjudication<'a> {
             submitted: item.submitted().map_err(money)?,
             basic_paid: item.basic_paid(),
             eligible: item.eligible().map_err(money)?,
+            authorization_id: self.claim.authorization_id,
+            cycle: None,
         };
-        let denial = self.denial_reasons(item, extra_biomarkers, &amounts.fingerprint);
+        let (denial, cycle) = self.denial_reasons(item, extra_biomarkers, &amounts.fingerprint);
+        let amounts = ItemAmounts { cycle, ..amounts };
         if denial.is_empty() {
             self.pay(amounts)
         } else {
@@ -820,25 +925,26 @@ impl<'a> Adjudication<'a> {
         }
     }
 
-    /// Why an item is denied: the claim's own denial, else rule 3 for
-    /// drugs, else rule 4 (a duplicate of an item paid before).
+    /// Why an item is denied: the claim's own denial, else rule 3 and the
+    /// course rules 6-8 for drugs, else rule 4 (a duplicate of an item paid
+    /// before); with the course cycle the item falls in.
     fn denial_reasons(
         &self,
         item: &ClaimItem,
         extra_biomarkers: &[Biomarker],
         fingerprint: &ItemFingerprint,
-    ) -> Vec<Reason> {
+    ) -> (Vec<Reason>, Option<u32>) {
         if let Some(reason) = self.claim_denial {
-            return vec![reason];
+            return (vec![reason], None);
         }
-        let mut reasons = self.drug_reasons(item, extra_biomarkers);
+        let (mut reasons, cycle) = self.drug_reasons(item, extra_biomarkers);
         if reasons.is_empty()
             && (self.paid_elsewhere.contains(fingerprint)
                 || self.paid_in_claim.contains(fingerprint))
         {
             reasons.push(Reason::Duplicate);
         }
-        reasons
+        (reasons, cycle)
     }
 
     /// Rule 1 for an item that is not denied: deductible, coinsurance and
@@ -850,6 +956,8 @@ impl<'a> Adjudication<'a> {
             submitted,
             basic_paid,
             eligible,
+            authorization_id,
+            cycle,
         } = amounts;
         let money = |source| AdjudicationError::Money { index, source };
         let balance_before = self.balance;
@@ -914,29 +1022,38 @@ impl<'a> Adjudication<'a> {
             balance_after,
             carried_over: false,
             fingerprint,
+            authorization_id,
+            cycle,
         })
     }
 
-    /// Rule 3 for drug items (inpatient items have no item-level checks).
-    fn drug_reasons(&self, item: &ClaimItem, extra_biomarkers: &[Biomarker]) -> Vec<Reason> {
+    /// Rule 3 for drug items (inpatient items have no item-level checks),
+    /// then the course rules 6-8, all listed together; with the cycle.
+    fn drug_reasons(
+        &self,
+        item: &ClaimItem,
+        extra_biomarkers: &[Biomarker],
+    ) -> (Vec<Reason>, Option<u32>) {
         let ClaimItem::Drug {
             drug, biomarkers, ..
         } = item
         else {
-            return Vec::new();
+            return (Vec::new(), None);
         };
         let Some(listed) = self.product.formulary_drug(drug) else {
-            return vec![Reason::NotOnFormulary];
+            return (vec![Reason::NotOnFormulary], None);
         };
+        let course = course_rules::check(listed, self.claim, item, self.course);
         let mut reasons = Vec::new();
         if !listed.indicated_for(&self.claim.diagnosis) {
             reasons.push(Reason::IndicationMismatch);
         }
         if let Some(required) = &listed.required_biomarker {
-            let shown = biomarkers
-                .iter()
-                .chain(extra_biomarkers)
-                .any(|biomarker| biomarker.is_positive_for(required));
+            let shown = course.meets_biomarker
+                || biomarkers
+                    .iter()
+                    .chain(extra_biomarkers)
+                    .any(|biomarker| biomarker.is_positive_for(required));
             if !shown {
                 reasons.push(Reason::BiomarkerRequired);
             }
@@ -944,7 +1061,8 @@ impl<'a> Adjudication<'a> {
         if !listed.dispensed_by(&self.claim.provider_id) {
             reasons.push(Reason::NotDesignatedProvider);
         }
-        reasons
+        reasons.extend(course.reasons);
+        (reasons, course.cycle)
     }
 
     fn finish(self, items: Vec<ItemDecision>) -> Result<ClaimDecision, AdjudicationError> {
@@ -992,7 +1110,7 @@ impl<'a> Adjudication<'a> {
 }
 
 /// Rules 1 and 2: reasons that deny every item of a claim.
-fn claim_level_denial(
+pub(crate) fn claim_level_denial(
     product: &Product,
     cover: &MemberCover,
     service_date: NaiveDate,

@@ -72,6 +72,7 @@ fn drug_claim(items: Vec<ClaimItem>) -> ValidClaim {
         provider_id: "XM-PH-001".into(),
         diagnosis: icd("C34.1"),
         items,
+        authorization_id: None,
     }
 }
 
@@ -91,6 +92,7 @@ fn inpatient_claim(items: Vec<ClaimItem>) -> ValidClaim {
         provider_id: "XM-HOSP-001".into(),
         diagnosis: icd("I21.0"),
         items,
+        authorization_id: None,
     }
 }
 

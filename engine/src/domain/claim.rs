@@ -58,6 +58,10 @@ pub struct ClaimSubmission {
     pub diagnosis: String,
     #[serde(default)]
     pub items: Vec<Value>,
+    /// The authorised course a dispensing is made in (a drug claim of one
+    /// item only). Whether it exists is checked by storage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_id: Option<i64>,
 }
 
 /// A biomarker result attached to a drug item (e.g. EGFR positive).
@@ -190,6 +194,10 @@ pub struct ValidClaim {
     pub provider_id: String,
     pub diagnosis: Icd10Code,
     pub items: Vec<ClaimItem>,
+    /// Absent from claims stored before courses existed, and from the
+    /// canonical form when absent, so their idempotency hashes stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_id: Option<i64>,
 }
 
 impl ValidClaim {
@@ -208,6 +216,9 @@ impl ValidClaim {
             "items".into(),
             Value::Array(self.items.iter().map(ClaimItem::canonical_json).collect()),
         );
+        if let Some(id) = self.authorization_id {
+            object.insert("authorization_id".into(), id.into());
+        }
         Value::Object(object)
     }
 }
@@ -265,6 +276,7 @@ pub fn validate_claim(
     };
 
     let items = valid_items(&submission.items, kind, &mut errors);
+    check_authorization_id(submission, kind, &mut errors);
 
     match (kind, service_date, diagnosis) {
         (Some(kind), Some(service_date), Some(diagnosis)) if errors.is_empty() => Ok(ValidClaim {
@@ -274,8 +286,41 @@ pub fn validate_claim(
             provider_id: provider_id.to_owned(),
             diagnosis,
             items,
+            authorization_id: submission.authorization_id,
         }),
         _ => Err(errors),
+    }
+}
+
+/// A course is named only on a drug claim of one item (one dispensing).
+fn check_authorization_id(
+    submission: &ClaimSubmission,
+    kind: Option<BenefitKind>,
+    errors: &mut ValidationErrors,
+) {
+    let Some(id) = submission.authorization_id else {
+        return;
+    };
+    let problem = if id <= 0 {
+        Some((
+            "invalid_authorization_id",
+            "authorization_id must be a positive number",
+        ))
+    } else if kind == Some(BenefitKind::Inpatient) {
+        Some((
+            "authorization_not_allowed",
+            "authorization_id is for specialty_drug claims, not inpatient ones",
+        ))
+    } else if submission.items.len() > 1 {
+        Some((
+            "authorization_not_allowed",
+            "a claim against an authorisation is one dispensing: exactly one item",
+        ))
+    } else {
+        None
+    };
+    if let Some((code, detail)) = problem {
+        errors.push("authorization_id", code, detail);
     }
 }
 
@@ -315,6 +360,11 @@ fn valid_service_date(
 }
 
 fn check_provider_id(provider_id: &str, errors: &mut ValidationErrors) {
+    check_hospital_id("provider_id", provider_id, errors);
+}
+
+/// A provider or hospital id: 1 to 64 characters without whitespace.
+pub(crate) fn check_hospital_id(field: &str, provider_id: &str, errors: &mut ValidationErrors) {
     if provider_id.is_empty()
         || provider_id.chars().count() > MAX_PROVIDER_ID_CHARS
         || provider_id
@@ -322,11 +372,13 @@ fn check_provider_id(provider_id: &str, errors: &mut ValidationErrors) {
             .any(|c| c.is_whitespace() || c.is_control())
     {
         errors.push(
-            "provider_id",
-            "invalid_provider_id",
-            format!(
-                "provider_id must be 1 to {MAX_PROVIDER_ID_CHARS} characters without whitespace"
-            ),
+            field,
+            if field == "provider_id" {
+                "invalid_provider_id"
+            } else {
+                "invalid_hospital_id"
+            },
+            format!("{field} must be 1 to {MAX_PROVIDER_ID_CHARS} characters without whitespace"),
         );
     }
 }
@@ -364,13 +416,13 @@ fn valid_items(
     items
 }
 
-enum DateProblem {
+pub(crate) enum DateProblem {
     Malformed,
     NoSuchDay,
 }
 
 /// Strict `YYYY-MM-DD` (chrono alone also accepts `2023-2-3`).
-fn parse_iso_date(text: &str) -> Result<NaiveDate, DateProblem> {
+pub(crate) fn parse_iso_date(text: &str) -> Result<NaiveDate, DateProblem> {
     let bytes = text.as_bytes();
     let shape_ok = bytes.len() == 10
         && bytes[4] == b'-'
@@ -622,7 +674,7 @@ fn quantity_field(
     }
 }
 
-fn biomarkers_field(
+pub(crate) fn biomarkers_field(
     value: Option<&Value>,
     path: &str,
     errors: &mut ValidationErrors,
@@ -728,6 +780,7 @@ mod tests {
             provider_id: "XM-PH-001".into(),
             diagnosis: "C34.1".into(),
             items,
+            authorization_id: None,
         }
     }
 
@@ -739,6 +792,7 @@ mod tests {
             provider_id: "XM-HOSP-001".into(),
             diagnosis: "I21.0".into(),
             items,
+            authorization_id: None,
         }
     }
 
@@ -908,6 +962,29 @@ mod tests {
     }
 
     #[test]
+    fn an_authorization_is_named_on_one_drug_dispensing_only() {
+        let named = |mut submission: ClaimSubmission, id: i64| {
+            submission.authorization_id = Some(id);
+            submission
+        };
+        let claim =
+            validate_claim(&named(drug_submission(vec![osimertinib()]), 3), today()).unwrap();
+        assert_eq!(claim.authorization_id, Some(3));
+        assert_eq!(claim.canonical_json()["authorization_id"], json!(3));
+        let plain = validate_claim(&drug_submission(vec![osimertinib()]), today()).unwrap();
+        assert!(plain.canonical_json().get("authorization_id").is_none());
+        for submission in [
+            named(drug_submission(vec![osimertinib(), osimertinib()]), 3),
+            named(inpatient_submission(vec![stay()]), 3),
+            named(drug_submission(vec![osimertinib()]), 0),
+        ] {
+            let errors = validate_claim(&submission, today()).unwrap_err();
+            assert_eq!(errors.errors().len(), 1, "{errors}");
+            assert!(errors.for_field("authorization_id").is_some(), "{errors}");
+        }
+    }
+
+    #[test]
     fn malformed_codes_and_header_fields_are_refused_together() {
         let submission = ClaimSubmission {
             member_id: 0,
@@ -916,6 +993,7 @@ mod tests {
             provider_id: "XM PH".into(),
             diagnosis: "lung cancer".into(),
             items: vec![json!({"drug": "L01EB4", "quantity": 1, "unit_price": 1, "basic_paid": 0})],
+            authorization_id: None,
         };
         assert_eq!(
             refusal(&submission),

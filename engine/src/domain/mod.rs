@@ -3,9 +3,12 @@
 //! clock; storage passes in the current date and the state it has loaded.
 
 pub mod adjudication;
+pub mod authorization;
+pub mod authorization_request;
 pub mod canonical;
 pub mod claim;
 pub mod codes;
+pub mod course_rules;
 pub mod enrollment;
 pub mod money;
 pub mod product;
@@ -32,3 +35,5 @@ pub use validation::{FieldError, ValidationErrors};
 
 #[cfg(test)]
 mod adjudication_tests;
+#[cfg(test)]
+mod authorization_tests;

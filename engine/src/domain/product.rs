@@ -32,7 +32,18 @@
 //! indications = ["C34"]
 //! required_biomarker = "EGFR"   # optional
 //! designated_providers = ["XM-PH-001"]
+//! requires_authorization = true # optional, default false: paid only in a course
+//! max_cycle_days = 30           # the longest supply of one dispensing
+//! max_course_cycles = 12        # the most cycles one authorisation grants
+//! followup_every_cycles = 3     # optional, default 0 (no assessment needed)
 //! ```
+//!
+//! A product may also list `qualified_prescribers = ["XM-H-001"]` (top
+//! level): the hospitals whose prescriptions an authorisation accepts.
+//! Absent, any prescriber; an empty list, none. `max_cycle_days` and
+//! `max_course_cycles` are at least 1 when given; absent, the drug sets no
+//! bound of its own (the policy period still does), which only a drug that
+//! does not require authorisation may leave out.
 //!
 //! Amounts are CNY, written as decimal strings (`"20000.00"`) or whole
 //! numbers (`20000`); a TOML float is read by its shortest decimal form, and
@@ -68,6 +79,11 @@ pub struct Product {
     pub preexisting_groups: Vec<PreexistingGroup>,
     pub inpatient: Option<BenefitTerms>,
     pub specialty_drug: Option<DrugBenefit>,
+    /// Hospital ids that may prescribe a specialty drug for an authorised
+    /// course: absent, any prescriber; empty, none. Left out of the stored
+    /// form when absent, so products without it keep their content hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualified_prescribers: Option<Vec<String>>,
 }
 
 /// Conditions that, when declared by a member, put claims whose diagnosis
@@ -111,6 +127,32 @@ pub struct FormularyDrug {
     pub indications: Vec<IcdPattern>,
     pub required_biomarker: Option<String>,
     pub designated_providers: Vec<String>,
+    /// A dispensing is paid only against an authorised treatment course.
+    /// The course terms below are left out of the stored form when unset,
+    /// so products that do not use them keep their content hash.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub requires_authorization: bool,
+    /// The longest supply, in days, one dispensing (one cycle) may cover;
+    /// absent: no bound of its own (a drug that requires authorisation must
+    /// give one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cycle_days: Option<u32>,
+    /// The most cycles one authorisation may grant; absent: no bound of its
+    /// own (a drug that requires authorisation must give one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_course_cycles: Option<u32>,
+    /// An efficacy assessment is needed every this many cycles to go on; 0:
+    /// never.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub followup_every_cycles: u32,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
+}
+
+fn is_zero(count: &u32) -> bool {
+    *count == 0
 }
 
 impl FormularyDrug {
@@ -290,7 +332,17 @@ impl Product {
             drugs.terms.validate("specialty_drug")?;
             validate_formulary(&drugs.formulary)?;
         }
+        if let Some(prescribers) = &self.qualified_prescribers {
+            check_unique_ids("qualified_prescribers", prescribers, "prescriber")?;
+        }
         Ok(())
+    }
+
+    /// Whether `hospital_id` may prescribe a specialty drug for a course.
+    pub fn prescriber_qualified(&self, hospital_id: &str) -> bool {
+        self.qualified_prescribers
+            .as_ref()
+            .is_none_or(|ids| ids.iter().any(|id| id == hospital_id))
     }
 
     /// Each group of pre-existing conditions has a unique name and at
@@ -362,16 +414,54 @@ fn validate_formulary(formulary: &[FormularyDrug]) -> Result<(), ProductError> {
                 "a drug needs at least one designated provider, or it could never be paid",
             ));
         }
-        let mut providers = HashSet::new();
-        for (provider_index, provider) in drug.designated_providers.iter().enumerate() {
-            let provider_key = format!("{key}.designated_providers[{provider_index}]");
-            check_identifier(&provider_key, provider)?;
-            if !providers.insert(provider) {
+        check_unique_ids(
+            &format!("{key}.designated_providers"),
+            &drug.designated_providers,
+            "provider",
+        )?;
+        validate_course_terms(&key, drug)?;
+    }
+    Ok(())
+}
+
+/// Each id is a valid identifier, listed once.
+fn check_unique_ids(key: &str, ids: &[String], what: &str) -> Result<(), ProductError> {
+    let mut seen = HashSet::new();
+    for (index, id) in ids.iter().enumerate() {
+        let id_key = format!("{key}[{index}]");
+        check_identifier(&id_key, id)?;
+        if !seen.insert(id) {
+            return Err(ProductError::at(
+                id_key,
+                format!("{what} `{id}` is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The course terms: bounds are at least 1 when given, and a drug that is
+/// paid only against an authorisation states both, so that no course is
+/// granted without a limit on its supply.
+fn validate_course_terms(key: &str, drug: &FormularyDrug) -> Result<(), ProductError> {
+    for (name, bound) in [
+        ("max_cycle_days", drug.max_cycle_days),
+        ("max_course_cycles", drug.max_course_cycles),
+    ] {
+        match bound {
+            Some(0) => {
                 return Err(ProductError::at(
-                    provider_key,
-                    format!("provider `{provider}` is listed twice"),
+                    format!("{key}.{name}"),
+                    "must be at least 1",
                 ));
             }
+            None if drug.requires_authorization => {
+                return Err(ProductError::at(
+                    format!("{key}.{name}"),
+                    "a drug with `requires_authorization = true` needs this bound",
+                ));
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -431,6 +521,7 @@ struct ProductFile {
     preexisting_groups: Vec<GroupFile>,
     inpatient: Option<TermsFile>,
     specialty_drug: Option<DrugBenefitFile>,
+    qualified_prescribers: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -468,6 +559,12 @@ struct DrugFile {
     indications: Vec<String>,
     required_biomarker: Option<String>,
     designated_providers: Vec<String>,
+    #[serde(default)]
+    requires_authorization: bool,
+    max_cycle_days: Option<u32>,
+    max_course_cycles: Option<u32>,
+    #[serde(default)]
+    followup_every_cycles: u32,
 }
 
 /// A rate written as a string (`"0.70"`), a TOML float (`0.7`, read by its
@@ -582,6 +679,7 @@ impl ProductFile {
                 annual_limit: terms.annual_limit,
             }),
             specialty_drug,
+            qualified_prescribers: self.qualified_prescribers,
         })
     }
 }
@@ -598,6 +696,10 @@ impl DrugFile {
             name: self.name,
             required_biomarker: self.required_biomarker,
             designated_providers: self.designated_providers,
+            requires_authorization: self.requires_authorization,
+            max_cycle_days: self.max_cycle_days,
+            max_course_cycles: self.max_course_cycles,
+            followup_every_cycles: self.followup_every_cycles,
         })
     }
 }
@@ -977,6 +1079,103 @@ pub(crate) mod tests {
         aligned.renews = current.renews.clone();
         assert_eq!(aligned, current);
         assert_ne!(previous.content_hash(), current.content_hash());
+    }
+
+    #[test]
+    fn course_terms_default_to_none_and_keep_the_hash() {
+        let product = sample();
+        let osimertinib = &product.specialty_drug.as_ref().unwrap().formulary[0];
+        assert!(!osimertinib.requires_authorization);
+        assert_eq!(osimertinib.max_cycle_days, None);
+        assert_eq!(osimertinib.max_course_cycles, None);
+        assert_eq!(osimertinib.followup_every_cycles, 0);
+        assert_eq!(product.qualified_prescribers, None);
+        assert!(product.prescriber_qualified("ANY-HOSPITAL"));
+        let json = product.canonical_json();
+        for key in [
+            "requires_authorization",
+            "max_cycle_days",
+            "max_course_cycles",
+            "followup_every_cycles",
+            "qualified_prescribers",
+        ] {
+            assert!(!json.contains(key), "{key} in {json}");
+        }
+    }
+
+    #[test]
+    fn course_terms_are_read_and_hashed() {
+        let text = replaced(
+            "designated_providers = [\"XM-PH-001\", \"XM-PH-002\"]",
+            "designated_providers = [\"XM-PH-001\", \"XM-PH-002\"]\n\
+             requires_authorization = true\nmax_cycle_days = 30\n\
+             max_course_cycles = 12\nfollowup_every_cycles = 3",
+        )
+        .replacen(
+            "renews = \"sample-2025\"",
+            "renews = \"sample-2025\"\nqualified_prescribers = [\"XM-H-001\"]",
+            1,
+        );
+        let product = Product::from_toml_str(&text).unwrap();
+        let drug = &product.specialty_drug.as_ref().unwrap().formulary[0];
+        assert!(drug.requires_authorization);
+        assert_eq!(drug.max_cycle_days, Some(30));
+        assert_eq!(drug.max_course_cycles, Some(12));
+        assert_eq!(drug.followup_every_cycles, 3);
+        assert!(product.prescriber_qualified("XM-H-001"));
+        assert!(!product.prescriber_qualified("XM-H-002"));
+        assert_ne!(product.content_hash(), sample().content_hash());
+        let reloaded =
+            Product::from_json_value(serde_json::from_str(&product.canonical_json()).unwrap())
+                .unwrap();
+        assert_eq!(reloaded, product);
+        let mut none = product.clone();
+        none.qualified_prescribers = Some(Vec::new());
+        assert!(!none.prescriber_qualified("XM-H-001"));
+    }
+
+    #[test]
+    fn course_terms_refusals_name_the_key() {
+        let osimertinib = "designated_providers = [\"XM-PH-001\", \"XM-PH-002\"]";
+        let with = |extra: &str| replaced(osimertinib, &format!("{osimertinib}\n{extra}"));
+        let cases = [
+            (
+                with("max_cycle_days = 0"),
+                "specialty_drug.formulary[0].max_cycle_days",
+            ),
+            (
+                with("max_cycle_days = 30\nmax_course_cycles = 0"),
+                "specialty_drug.formulary[0].max_course_cycles",
+            ),
+            (
+                with("requires_authorization = true\nmax_course_cycles = 12"),
+                "specialty_drug.formulary[0].max_cycle_days",
+            ),
+            (
+                with("requires_authorization = true\nmax_cycle_days = 30"),
+                "specialty_drug.formulary[0].max_course_cycles",
+            ),
+            (
+                replaced(
+                    "renews = \"sample-2025\"",
+                    "renews = \"sample-2025\"\nqualified_prescribers = [\"H1\", \"H1\"]",
+                ),
+                "qualified_prescribers[1]",
+            ),
+            (
+                replaced(
+                    "renews = \"sample-2025\"",
+                    "renews = \"sample-2025\"\nqualified_prescribers = [\"H 1\"]",
+                ),
+                "qualified_prescribers[0]",
+            ),
+        ];
+        for (text, key) in cases {
+            let error = refused(&text);
+            assert_eq!(error.key(), Some(key), "{error}");
+        }
+        let negative = with("followup_every_cycles = -1");
+        assert!(matches!(refused(&negative), ProductError::Parse(_)));
     }
 
     #[test]

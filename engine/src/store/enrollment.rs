@@ -19,6 +19,7 @@ use crate::domain::money::Fen;
 use crate::domain::product::BenefitTerms;
 use crate::error::StoreError;
 use crate::schema::{enrollments, members};
+use crate::store::authorizations::CourseCover;
 use crate::store::ledger::{member_balances, remaining, terms_of};
 use crate::store::products::StoredProduct;
 use crate::store::{Recorded, WriteContext, idempotency, products};
@@ -345,6 +346,15 @@ pub struct ProductCover {
     pub product_name: String,
     pub enrollment: EnrollmentView,
     pub benefits: Vec<BenefitCover>,
+    /// The member's treatment courses under this product active on the day
+    /// of the screen (empty from [`coverage`], which knows no day;
+    /// see [`crate::store::authorizations::coverage_on`]).
+    #[serde(default)]
+    pub courses: Vec<CourseCover>,
+    /// The case reserve of all the member's courses under this product as
+    /// of that day, capped at the drug limit left (0 from [`coverage`]).
+    #[serde(default)]
+    pub case_reserve: Fen,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -389,6 +399,8 @@ pub fn coverage(conn: &mut DbConn, member_id: i64) -> Result<CoverageView, Store
             product_name: product.product.name.clone(),
             enrollment: enrollment_view_of(&row, &product)?,
             benefits,
+            courses: Vec::new(),
+            case_reserve: Fen::ZERO,
         });
     }
     Ok(CoverageView {

@@ -3,6 +3,7 @@
 //! decision, ledger entries, audit event) in one serialised write
 //! transaction of their own, so a crash leaves either all of it or none.
 
+pub mod authorizations;
 pub mod claims;
 pub mod enrollment;
 pub mod experience;

@@ -6,13 +6,14 @@ use diesel::prelude::*;
 use crate::audit;
 use crate::db::{DbConn, write_transaction};
 use crate::domain::adjudication::{
-    AdjudicationError, AppealEvidence, ClaimDecision, NotAppealable, adjudicate_appeal,
-    check_appealable,
+    AdjudicationError, AppealEvidence, Appealed, ClaimDecision, NotAppealable,
+    adjudicate_appeal_in_course, check_appealable,
 };
 use crate::domain::canonical::canonical_json;
 use crate::domain::claim::ValidClaim;
 use crate::error::StoreError;
 use crate::schema::{decisions, ledger_entries, paid_items};
+use crate::store::authorizations::course_states;
 use crate::store::enrollment::enrollment_rows;
 use crate::store::ledger::{
     self, PaidItemsQuery, check_balances_within_terms, fingerprint, member_balances,
@@ -30,7 +31,8 @@ use super::view::ClaimView;
 /// Decides a claim's denied items again with new evidence. Only a
 /// non-reversed claim with a denied item can be appealed; the product version
 /// of the first decision applies, and balances and duplicates are those at
-/// the time of the appeal.
+/// the time of the appeal, and so is the state of the course a dispensing
+/// names (judged as of its service date).
 pub fn appeal(
     conn: &mut DbConn,
     ctx: &WriteContext<'_>,
@@ -118,14 +120,21 @@ fn decide_appeal(
     .iter()
     .map(|(_, key)| fingerprint(key))
     .collect::<Result<_, _>>()?;
-    adjudicate_appeal(
+    // The course as recorded now (an assessment since counts), without the
+    // cycle this claim itself may have used.
+    let courses = match valid.authorization_id {
+        Some(id) => course_states(conn, &[id], Some(claim.id))?,
+        None => Default::default(),
+    };
+    let course = valid.authorization_id.and_then(|id| courses.get(&id));
+    adjudicate_appeal_in_course(
         &product.product,
         &cover,
         &balances,
         &elsewhere,
         &valid,
-        prior,
-        evidence,
+        Appealed { prior, evidence },
+        course,
     )
     .map_err(|e| match e {
         AdjudicationError::NotAppealable => not_appealable(claim.id, NotAppealable::NoDeniedItem),

@@ -65,8 +65,8 @@ fn adjudication_error(error: AdjudicationError) -> StoreError {
             StoreError::Validation(ValidationErrors::single("items", error.code(), detail))
         }
         AdjudicationError::NotAppealable => StoreError::conflict("not_appealable", detail),
-        AdjudicationError::ItemKindMismatch { .. } | AdjudicationError::PriorDoesNotMatchClaim => {
-            StoreError::integrity(detail)
-        }
+        AdjudicationError::ItemKindMismatch { .. }
+        | AdjudicationError::PriorDoesNotMatchClaim
+        | AdjudicationError::CourseNotLoaded { .. } => StoreError::integrity(detail),
     }
 }

@@ -85,13 +85,16 @@ pub(crate) struct NewDecision {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = paid_items)]
+#[diesel(table_name = paid_items, treat_none_as_null = true)]
 pub(crate) struct NewPaidItem {
     pub member_id: i64,
     pub claim_id: i64,
     pub decision_id: i64,
     pub item_index: i32,
     pub fingerprint: String,
+    /// The course and cycle a paid dispensing uses.
+    pub authorization_id: Option<i64>,
+    pub cycle: Option<i32>,
 }
 
 /// Rows per INSERT statement. At eleven columns at most this keeps every
@@ -124,6 +127,8 @@ pub(crate) use insert_rows;
 pub(crate) struct DecisionEffects {
     pub paid_items: Vec<NewPaidItem>,
     pub newly_paid: Vec<ItemFingerprint>,
+    /// (authorisation, cycle) of the newly paid dispensings in a course.
+    pub dispensed: Vec<(i64, u32)>,
     pub ledger: Vec<NewLedgerEntry>,
 }
 
@@ -143,6 +148,7 @@ pub(crate) fn decision_effects(
     let mut rows = DecisionEffects {
         paid_items: Vec::new(),
         newly_paid: Vec::new(),
+        dispensed: Vec::new(),
         ledger: Vec::new(),
     };
     for item in &decision.items {
@@ -153,8 +159,19 @@ pub(crate) fn decision_effects(
                 decision_id: of.decision_id,
                 item_index: item_index(item.index)?,
                 fingerprint: item.fingerprint.key(),
+                authorization_id: item.cycle.and(item.authorization_id),
+                cycle: item
+                    .cycle
+                    .map(|cycle| {
+                        i32::try_from(cycle)
+                            .map_err(|_| StoreError::integrity("cycle out of range"))
+                    })
+                    .transpose()?,
             });
             rows.newly_paid.push(item.fingerprint.clone());
+            if let (Some(authorization_id), Some(cycle)) = (item.authorization_id, item.cycle) {
+                rows.dispensed.push((authorization_id, cycle));
+            }
         }
     }
     for delta in &decision.ledger {

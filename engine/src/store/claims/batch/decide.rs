@@ -5,7 +5,8 @@ use chrono::NaiveDate;
 
 use crate::audit::{self, AuditEvent};
 use crate::domain::ValidationErrors;
-use crate::domain::adjudication::{Balances, ClaimDecision, ItemFingerprint, adjudicate};
+use crate::domain::adjudication::{Balances, ClaimDecision, ItemFingerprint, adjudicate_in_course};
+use crate::domain::authorization::CourseState;
 use crate::domain::canonical::{canonical_json, sha256_hex};
 use crate::error::StoreError;
 use crate::store::claims::adjudication_error;
@@ -37,6 +38,8 @@ pub(super) struct Decided {
     pub balance_key: (i64, String),
     pub balances_after: Balances,
     pub newly_paid: Vec<ItemFingerprint>,
+    /// (authorisation, cycle) of the dispensings it pays in a course.
+    pub dispensed: Vec<(i64, u32)>,
     pub claim: NewClaim,
     pub decision: NewDecision,
     pub paid_items: Vec<NewPaidItem>,
@@ -67,14 +70,16 @@ pub(super) fn decide_claim(
         .get(&(claim.member_id, product.product.id.clone()))
         .copied()
         .unwrap_or_default();
+    let course = snapshot.named_course(claim.authorization_id)?;
     let no_items = Default::default();
     let elsewhere = snapshot.paid.get(&claim.member_id).unwrap_or(&no_items);
-    let decision = adjudicate(
+    let decision = adjudicate_in_course(
         &product.product,
         &enrollment.cover()?,
         &balances,
         elsewhere,
         claim,
+        course,
     )
     .map_err(adjudication_error)?;
     // The ledger's conservation rule, on the balances this claim leaves.
@@ -168,6 +173,7 @@ impl DecidedClaim<'_> {
             balance_key: (claim.member_id, self.product.product.id.clone()),
             balances_after: self.balances_after,
             newly_paid: effects.newly_paid,
+            dispensed: effects.dispensed,
             claim: new_claim,
             decision: new_decision,
             paid_items: effects.paid_items,
@@ -228,6 +234,25 @@ impl DecidedClaim<'_> {
 }
 
 impl Snapshot {
+    /// The course a claim names, as the claims before it left it; naming
+    /// one that does not exist is a field error (nothing is stored).
+    fn named_course(
+        &self,
+        authorization_id: Option<i64>,
+    ) -> Result<Option<&CourseState>, StoreError> {
+        let Some(id) = authorization_id else {
+            return Ok(None);
+        };
+        match self.courses.get(&id) {
+            Some(course) => Ok(Some(course)),
+            None => Err(StoreError::Validation(ValidationErrors::single(
+                "authorization_id",
+                "unknown_authorization",
+                format!("no authorisation with id {id}"),
+            ))),
+        }
+    }
+
     /// The enrollment whose product period contains the service date; if
     /// none does, the member's latest enrollment starting on or before it
     /// (or their first), so that the claim is decided and denied

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::audit::{AuditEvent, ChainHead};
 use crate::db::{DbConn, write_transaction};
 use crate::domain::adjudication::{Balances, ItemFingerprint};
+use crate::domain::authorization::CourseState;
 use crate::domain::claim::ValidClaim;
 use crate::error::StoreError;
 use crate::store::claims::rows::{NewClaim, NewDecision, NewPaidItem};
@@ -111,6 +112,8 @@ pub(crate) struct Wanted<'a> {
     pub members: Vec<i64>,
     /// (member, fingerprint key) of its claims' items.
     pub items: Vec<(i64, String)>,
+    /// The authorised courses its claims name, sorted, without repeats.
+    pub authorizations: Vec<i64>,
     /// Row ids to reserve: one claim and one decision per claim.
     pub claim_count: usize,
 }
@@ -125,6 +128,7 @@ impl<'a> Wanted<'a> {
                     ItemFingerprint::of_claim_item(c.claim, i).map(|f| (c.claim.member_id, f.key()))
                 })
             })),
+            authorizations: sorted_unique(claims.iter().filter_map(|c| c.claim.authorization_id)),
             claim_count: claims.len(),
         }
     }
@@ -171,6 +175,10 @@ pub(crate) struct Snapshot {
     /// looks up a claim's own items, and those paid within the batch are
     /// added as it is decided.
     pub paid: HashMap<i64, HashSet<ItemFingerprint>>,
+    /// The courses the batch's claims name, by id, with the cycles already
+    /// dispensed; cycles paid within the batch are added as it is decided,
+    /// so two pharmacies dispensing the same cycle in one batch pay once.
+    pub courses: BTreeMap<i64, CourseState>,
     pub audit_head: Option<ChainHead>,
 }
 
@@ -208,6 +216,11 @@ impl Snapshot {
             .entry(decided.claim.member_id)
             .or_default()
             .extend(decided.newly_paid);
+        for (authorization_id, cycle) in decided.dispensed {
+            if let Some(course) = self.courses.get_mut(&authorization_id) {
+                course.dispensed.insert(cycle);
+            }
+        }
         self.audit_head = Some(decided.audit.as_head());
         self.keys.insert(
             (

@@ -7,12 +7,15 @@ use diesel::connection::SimpleConnection;
 
 use super::{BatchClaim, Snapshot, Wanted, read_snapshot, sqlite};
 use crate::db::{Database, DbConn, write_transaction};
+use crate::domain::authorization_request::{
+    AssessmentSubmission, AuthorizationSubmission, CancelSubmission,
+};
 use crate::domain::claim::{ClaimSubmission, ValidClaim, validate_claim};
 use crate::domain::enrollment::EnrollmentRequest;
 use crate::domain::product::Product;
 use crate::error::StoreError;
 use crate::store::claims::{self, ReversalRequest};
-use crate::store::{Keys, WriteContext, china_date, enrollment, products};
+use crate::store::{Keys, WriteContext, authorizations, china_date, enrollment, products};
 
 fn product_toml(id: &str, renews: Option<&str>) -> String {
     let today = china_date(Utc::now());
@@ -50,6 +53,13 @@ name = "osimertinib"
 indications = ["C34"]
 required_biomarker = "EGFR"
 designated_providers = ["PH-001"]
+
+[[specialty_drug.formulary]]
+atc = "L01EB05"
+name = "another EGFR inhibitor"
+indications = ["C34"]
+required_biomarker = "EGFR"
+designated_providers = ["PH-001"]
 "#
     )
 }
@@ -81,8 +91,78 @@ fn inpatient(member_id: i64, total: &str) -> ClaimSubmission {
     .expect("claim json")
 }
 
+fn dispensing(member_id: i64, authorization_id: i64, drug: &str, quantity: u32) -> ClaimSubmission {
+    serde_json::from_value(serde_json::json!({
+        "member_id": member_id,
+        "kind": "specialty_drug",
+        "service_date": china_date(Utc::now()).to_string(),
+        "provider_id": "PH-001",
+        "diagnosis": "C34.1",
+        "authorization_id": authorization_id,
+        "items": [{ "drug": drug, "quantity": quantity, "unit_price": "510.00",
+                    "basic_paid": "0", "biomarkers": [] }],
+    }))
+    .expect("claim json")
+}
+
+fn course_request(member_id: i64) -> AuthorizationSubmission {
+    serde_json::from_value(serde_json::json!({
+        "member_id": member_id, "drug": "L01EB04", "diagnosis": "C34",
+        "biomarkers": [{ "marker": "EGFR", "positive": true }], "prescriber": "H-001",
+        "cycle_days": 30, "quantity_per_cycle": 30, "unit_price": "510.00", "cycles": 3,
+        "start_date": china_date(Utc::now()).to_string(),
+    }))
+    .expect("authorisation json")
+}
+
+/// Two courses of the first member: one dispensed and followed up, one
+/// dispensed, reversed and cancelled.
+fn populate_courses(conn: &mut DbConn, keys: &Keys, member: i64) -> Result<Vec<i64>, StoreError> {
+    let ctx = |actor| WriteContext {
+        keys,
+        actor,
+        now: Utc::now(),
+    };
+    let insurer = ctx("insurer:1");
+    let pharmacy = ctx("provider:PH-001");
+    let first = authorizations::request(conn, &insurer, "a1", &course_request(member))?;
+    let first = first.body.id;
+    claims::submit(
+        conn,
+        &pharmacy,
+        "d1",
+        &dispensing(member, first, "L01EB04", 30),
+    )?;
+    let followup = AssessmentSubmission {
+        assessed_on: china_date(Utc::now()).to_string(),
+        response: "stable_disease".into(),
+    };
+    authorizations::record_followup(conn, &insurer, "f1", first, &followup)?;
+    let mut other = course_request(member);
+    other.drug = "L01EB05".into();
+    let second = authorizations::request(conn, &insurer, "a2", &other)?
+        .body
+        .id;
+    let reversed = claims::submit(
+        conn,
+        &pharmacy,
+        "d2",
+        &dispensing(member, second, "L01EB05", 10),
+    )?;
+    let reason = ReversalRequest {
+        reason: "dispensed in error".to_owned(),
+    };
+    claims::reverse(conn, &insurer, "r2", reversed.body.id, &reason)?;
+    let cancel = CancelSubmission {
+        reason: "treatment changed".into(),
+    };
+    authorizations::cancel(conn, &insurer, "x2", second, &cancel)?;
+    Ok(vec![first, second])
+}
+
 /// Two products (one renewing the other), three members, paid, duplicate
-/// and reversed claims: every part of a snapshot has rows to return.
+/// and reversed claims, and courses: every part of a snapshot has rows to
+/// return.
 fn populate(conn: &mut DbConn, keys: &Keys) -> Result<Vec<i64>, StoreError> {
     let ctx = |actor| WriteContext {
         keys,
@@ -120,15 +200,36 @@ fn populate(conn: &mut DbConn, keys: &Keys) -> Result<Vec<i64>, StoreError> {
     };
     claims::reverse(conn, &ctx("insurer:1"), "r1", reversed.body.id, &reason)?;
     assert!(!first.replayed);
+    let courses = populate_courses(conn, keys, members[0])?;
+    members.extend(courses);
     Ok(members)
 }
 
 /// The claims a batch might bring: retries of used keys, a reused key,
 /// repeats of paid, unpaid and reversed bills, and an unknown member.
-fn batch_claims(members: &[i64]) -> Vec<(&'static str, &'static str, ValidClaim)> {
+fn batch_claims(ids: &[i64]) -> Vec<(&'static str, &'static str, ValidClaim)> {
     let today = china_date(Utc::now());
     let valid = |member, total| validate_claim(&inpatient(member, total), today).expect("valid");
+    let (members, courses) = ids.split_at(2);
+    let dispense = |course, quantity| {
+        validate_claim(&dispensing(members[0], course, "L01EB04", quantity), today)
+    };
     vec![
+        (
+            "provider:PH-001",
+            "n4",
+            dispense(courses[0], 20).expect("valid"),
+        ),
+        (
+            "provider:PH-001",
+            "n5",
+            dispense(courses[1], 20).expect("valid"),
+        ),
+        (
+            "provider:PH-001",
+            "n6",
+            dispense(999_999, 20).expect("valid"),
+        ),
         ("provider:H-001", "c1", valid(members[0], "6000.00")),
         ("provider:H-001", "c2", valid(members[0], "3000.00")),
         ("provider:H-001", "n1", valid(members[1], "3000.00")),
@@ -158,7 +259,15 @@ fn snapshots_of(conn: &mut DbConn, keys: &Keys, members: &[i64]) -> (Snapshot, S
     .expect("both reads")
 }
 
-fn assert_parts_present(snapshot: &Snapshot, members: &[i64]) {
+fn assert_parts_present(snapshot: &Snapshot, ids: &[i64]) {
+    let (members, courses) = ids.split_at(2);
+    assert_eq!(snapshot.courses.len(), 2, "the unknown course is absent");
+    let first = &snapshot.courses[&courses[0]];
+    assert_eq!(first.dispensed.len(), 1, "its first cycle is dispensed");
+    assert_eq!(first.assessments.len(), 1);
+    let second = &snapshot.courses[&courses[1]];
+    assert!(second.dispensed.is_empty(), "a reversal frees the cycle");
+    assert!(second.cancelled_on.is_some());
     assert_eq!(
         snapshot.keys.len(),
         2,

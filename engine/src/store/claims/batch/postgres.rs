@@ -17,6 +17,8 @@ use serde::de::DeserializeOwned;
 
 use crate::audit::ChainHead;
 use crate::error::StoreError;
+use crate::store::authorizations::rows::CourseRows;
+use crate::store::authorizations::{AuthorizationRow, CancelRow, FollowupRow};
 use crate::store::enrollment::EnrollmentRow;
 use crate::store::idempotency::StoredKey;
 use crate::store::products::{ProductVersionRow, StoredProduct};
@@ -59,6 +61,16 @@ SELECT
                   LIMIT 1) hit ON true)::text AS paid,
  (SELECT json_build_array(seq, hash) FROM audit_events ORDER BY seq DESC LIMIT 1)::text
    AS audit_head,
+ (SELECT coalesce(json_agg(a ORDER BY a.id), '[]') FROM authorizations a
+    WHERE a.id = ANY($7))::text AS authorizations,
+ (SELECT coalesce(json_agg(f ORDER BY f.id), '[]') FROM authorization_followups f
+    WHERE f.authorization_id = ANY($7))::text AS followups,
+ (SELECT coalesce(json_agg(c), '[]') FROM authorization_cancels c
+    WHERE c.authorization_id = ANY($7))::text AS cancels,
+ (SELECT coalesce(json_agg(json_build_array(p.authorization_id, p.cycle)), '[]')
+    FROM paid_items p
+    WHERE p.authorization_id = ANY($7) AND p.cycle IS NOT NULL
+      AND p.claim_id NOT IN (SELECT claim_id FROM reversals))::text AS dispensed,
  (SELECT coalesce(json_agg(json_build_array(nextval(pg_get_serial_sequence('claims', 'id')),
                                             nextval(pg_get_serial_sequence('decisions', 'id')))),
                   '[]')
@@ -88,6 +100,18 @@ struct SnapshotJson {
     /// `HeadJson`, or NULL before the first event.
     #[diesel(sql_type = Nullable<Text>)]
     audit_head: Option<String>,
+    /// `[AuthorizationRow]`, by id.
+    #[diesel(sql_type = Text)]
+    authorizations: String,
+    /// `[FollowupRow]`, in the order recorded.
+    #[diesel(sql_type = Text)]
+    followups: String,
+    /// `[CancelRow]`
+    #[diesel(sql_type = Text)]
+    cancels: String,
+    /// `[DispensedJson]`
+    #[diesel(sql_type = Text)]
+    dispensed: String,
     /// `[IdsJson]`
     #[diesel(sql_type = Text)]
     ids: String,
@@ -99,6 +123,8 @@ type KeyJson = (String, String, String, String);
 type BalanceJson = (i64, String, String, i64, i64);
 /// `[member_id, fingerprint]`
 type PaidJson = (i64, String);
+/// `[authorization_id, cycle]`
+type DispensedJson = (i64, i32);
 /// `[seq, hash]`
 type HeadJson = (i64, String);
 /// `[claim id, decision id]`
@@ -130,6 +156,7 @@ pub(super) fn read_snapshot(
                 .map(|i| i.1.as_str())
                 .collect::<Vec<_>>(),
         )
+        .bind::<Array<BigInt>, _>(&wanted.authorizations)
         .get_result(pg)?;
     let snapshot = decode_snapshot(&row)?;
     let ids = ReservedIds::from_pairs(decode::<Vec<IdsJson>>(&row.ids)?, wanted.claim_count)?;
@@ -172,6 +199,13 @@ fn decode_snapshot(row: &SnapshotJson) -> Result<Snapshot, StoreError> {
     for (member_id, key) in decode::<Vec<PaidJson>>(&row.paid)? {
         snapshot.add_paid(member_id, &key)?;
     }
+    snapshot.courses = CourseRows {
+        authorizations: decode::<Vec<AuthorizationRow>>(&row.authorizations)?,
+        followups: decode::<Vec<FollowupRow>>(&row.followups)?,
+        cancels: decode::<Vec<CancelRow>>(&row.cancels)?,
+        dispensed: decode::<Vec<DispensedJson>>(&row.dispensed)?,
+    }
+    .states()?;
     Ok(snapshot)
 }
 
@@ -194,8 +228,10 @@ WITH new_claims AS (
                        $15::bigint[], $16::text[], $17::bigint[], $18::text[], $19::text[],
                        $20::timestamp[])
 ), new_paid_items AS (
-  INSERT INTO paid_items (member_id, claim_id, decision_id, item_index, fingerprint)
-  SELECT * FROM unnest($21::bigint[], $22::bigint[], $23::bigint[], $24::integer[], $25::text[])
+  INSERT INTO paid_items (member_id, claim_id, decision_id, item_index, fingerprint,
+                          authorization_id, cycle)
+  SELECT * FROM unnest($21::bigint[], $22::bigint[], $23::bigint[], $24::integer[], $25::text[],
+                       $50::bigint[], $51::integer[])
 ), new_ledger_entries AS (
   INSERT INTO ledger_entries (member_id, product_id, benefit, claim_id, decision_id, reversal_id,
                               item_index, deductible_fen, paid_fen, created_at)
@@ -280,6 +316,8 @@ pub(super) fn insert_rows(pg: &mut PgConnection, rows: &Rows) -> Result<(), Stor
         .bind::<Texts, _>(column(k, |r| r.request_hash.as_str()))
         .bind::<Texts, _>(column(k, |r| r.response_body.as_str()))
         .bind::<Times, _>(column(k, |r| r.created_at))
+        .bind::<Array<Nullable<BigInt>>, _>(column(p, |r| r.authorization_id))
+        .bind::<Array<Nullable<Integer>>, _>(column(p, |r| r.cycle))
         .execute(pg)?;
     Ok(())
 }

@@ -15,6 +15,7 @@ use crate::schema::{
     audit_events, claims, decisions, enrollments, idempotency_keys, ledger_entries, members,
     paid_items,
 };
+use crate::store::authorizations::course_states;
 use crate::store::claims::rows::insert_rows as insert_chunked;
 use crate::store::enrollment::EnrollmentRow;
 use crate::store::idempotency::StoredKey;
@@ -66,6 +67,7 @@ pub(super) fn read_snapshot(
     for (member_id, key) in paid_wanted_items(conn, &wanted.items)? {
         snapshot.add_paid(member_id, &key)?;
     }
+    snapshot.courses = course_states(conn, &wanted.authorizations, None)?;
     Ok(snapshot)
 }
 

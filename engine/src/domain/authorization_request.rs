@@ -1,0 +1,318 @@
+//! The requests about a course as submitted (an authorisation, an
+//! assessment, a cancel) and their validation into domain types. Raw on
+//! purpose, as claims are: every problem is a field-level error.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::authorization::{Assessment, CourseRequest, Response};
+use super::claim::{Biomarker, DateProblem, biomarkers_field, check_hospital_id, parse_iso_date};
+use super::codes::{AtcCode, Icd10Code};
+use super::money::{Fen, parse_amount};
+use super::validation::ValidationErrors;
+
+/// Bounds of a request. A cycle is at most a year's supply and a course at
+/// most 366 cycles: far beyond any product's bounds, and small enough that
+/// no course's dates approach the end of the calendar.
+pub const MAX_CYCLE_DAYS: u32 = 366;
+pub const MAX_CYCLES: u32 = 366;
+pub const MAX_QUANTITY_PER_CYCLE: u32 = 100_000;
+const MAX_REASON_CHARS: usize = 500;
+
+/// `POST /v1/authorizations`, as submitted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizationSubmission {
+    #[serde(default)]
+    pub member_id: i64,
+    #[serde(default)]
+    pub drug: String,
+    #[serde(default)]
+    pub diagnosis: String,
+    #[serde(default)]
+    pub biomarkers: Option<Value>,
+    #[serde(default)]
+    pub prescriber: String,
+    #[serde(default)]
+    pub cycle_days: Option<Value>,
+    #[serde(default)]
+    pub quantity_per_cycle: Option<Value>,
+    #[serde(default)]
+    pub unit_price: Option<Value>,
+    #[serde(default)]
+    pub expected_basic_paid_per_cycle: Option<Value>,
+    #[serde(default)]
+    pub cycles: Option<Value>,
+    #[serde(default)]
+    pub start_date: String,
+}
+
+/// Validates a request completely. `today_china` is the day of the request
+/// in China: a course may not start before it.
+pub fn validate_authorization(
+    submission: &AuthorizationSubmission,
+    today_china: NaiveDate,
+) -> Result<CourseRequest, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let fields = RequestFields::parse(submission, &mut errors);
+    fields.check_together(today_china, &mut errors);
+    match fields.into_request(submission) {
+        Some(request) if errors.is_empty() => Ok(request),
+        _ => Err(errors),
+    }
+}
+
+/// Each field of a request as parsed on its own (`None` where it failed).
+struct RequestFields {
+    drug: Option<AtcCode>,
+    diagnosis: Option<Icd10Code>,
+    biomarkers: Option<Vec<Biomarker>>,
+    cycle_days: Option<u32>,
+    quantity_per_cycle: Option<u32>,
+    cycles: Option<u32>,
+    unit_price: Option<Fen>,
+    expected_basic_paid_per_cycle: Option<Fen>,
+    start_date: Option<NaiveDate>,
+}
+
+impl RequestFields {
+    fn parse(submission: &AuthorizationSubmission, errors: &mut ValidationErrors) -> Self {
+        if submission.member_id <= 0 {
+            errors.push(
+                "member_id",
+                "invalid_member_id",
+                "member_id must be a positive member number",
+            );
+        }
+        let drug = submission
+            .drug
+            .parse::<AtcCode>()
+            .map_err(|error| errors.push("drug", error.code(), error.to_string()))
+            .ok();
+        let diagnosis = submission
+            .diagnosis
+            .parse::<Icd10Code>()
+            .map_err(|error| errors.push("diagnosis", error.code(), error.to_string()))
+            .ok();
+        let biomarkers = biomarkers_field(submission.biomarkers.as_ref(), "biomarkers", errors);
+        check_hospital_id("prescriber", &submission.prescriber, errors);
+        let cycle_days = count_field(&submission.cycle_days, "cycle_days", MAX_CYCLE_DAYS, errors);
+        let quantity_per_cycle = count_field(
+            &submission.quantity_per_cycle,
+            "quantity_per_cycle",
+            MAX_QUANTITY_PER_CYCLE,
+            errors,
+        );
+        let cycles = count_field(&submission.cycles, "cycles", MAX_CYCLES, errors);
+        let unit_price = amount(&submission.unit_price, "unit_price", true, errors);
+        let expected_basic_paid_per_cycle = amount(
+            &submission.expected_basic_paid_per_cycle,
+            "expected_basic_paid_per_cycle",
+            false,
+            errors,
+        );
+        let start_date = day_field(&submission.start_date, "start_date", errors);
+        RequestFields {
+            drug,
+            diagnosis,
+            biomarkers,
+            cycle_days,
+            quantity_per_cycle,
+            cycles,
+            unit_price,
+            expected_basic_paid_per_cycle,
+            start_date,
+        }
+    }
+
+    /// The rules that join fields: the start is not in the past, and the
+    /// expected basic payment is no more than the cycle's gross cost.
+    fn check_together(&self, today_china: NaiveDate, errors: &mut ValidationErrors) {
+        if self.start_date.is_some_and(|start| start < today_china) {
+            errors.push(
+                "start_date",
+                "start_in_the_past",
+                format!("start_date is before today ({today_china})"),
+            );
+        }
+        if let (Some(price), Some(quantity), Some(expected)) = (
+            self.unit_price,
+            self.quantity_per_cycle,
+            self.expected_basic_paid_per_cycle,
+        ) {
+            let gross = price.checked_mul(i64::from(quantity));
+            if gross.is_none_or(|gross| expected > gross) {
+                errors.push(
+                    "expected_basic_paid_per_cycle",
+                    "exceeds_total",
+                    "expected_basic_paid_per_cycle exceeds quantity_per_cycle x unit_price",
+                );
+            }
+        }
+    }
+
+    fn into_request(self, submission: &AuthorizationSubmission) -> Option<CourseRequest> {
+        Some(CourseRequest {
+            member_id: submission.member_id,
+            drug: self.drug?,
+            diagnosis: self.diagnosis?,
+            biomarkers: self.biomarkers?,
+            prescriber: submission.prescriber.clone(),
+            cycle_days: self.cycle_days?,
+            quantity_per_cycle: self.quantity_per_cycle?,
+            unit_price: self.unit_price?,
+            expected_basic_paid_per_cycle: self.expected_basic_paid_per_cycle?,
+            cycles: self.cycles?,
+            start_date: self.start_date?,
+        })
+    }
+}
+
+/// A whole number from 1 to `most`.
+fn count_field(
+    value: &Option<Value>,
+    field: &str,
+    most: u32,
+    errors: &mut ValidationErrors,
+) -> Option<u32> {
+    let Some(value) = value else {
+        errors.push(field, "missing_field", format!("`{field}` is required"));
+        return None;
+    };
+    let whole = value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+            .map(|f| f as u64)
+    });
+    match whole.and_then(|n| u32::try_from(n).ok()) {
+        Some(n) if (1..=most).contains(&n) => Some(n),
+        _ => {
+            errors.push(
+                field,
+                "out_of_range",
+                format!("{field} must be a whole number from 1 to {most}"),
+            );
+            None
+        }
+    }
+}
+
+/// An amount in CNY; absent is 0 unless `required`.
+fn amount(
+    value: &Option<Value>,
+    field: &str,
+    required: bool,
+    errors: &mut ValidationErrors,
+) -> Option<super::money::Fen> {
+    match value {
+        None if required => {
+            errors.push(field, "missing_field", format!("`{field}` is required"));
+            None
+        }
+        None => Some(super::money::Fen::ZERO),
+        Some(value) => match parse_amount(value) {
+            Ok(fen) => Some(fen),
+            Err(error) => {
+                errors.push(field, error.code(), error.to_string());
+                None
+            }
+        },
+    }
+}
+
+fn day_field(text: &str, field: &str, errors: &mut ValidationErrors) -> Option<NaiveDate> {
+    match parse_iso_date(text) {
+        Ok(date) => Some(date),
+        Err(DateProblem::Malformed) => {
+            errors.push(
+                field,
+                "invalid_date",
+                format!("{field} must be a calendar date in the form YYYY-MM-DD"),
+            );
+            None
+        }
+        Err(DateProblem::NoSuchDay) => {
+            errors.push(
+                field,
+                "invalid_date",
+                format!("{field} is not a day of the calendar"),
+            );
+            None
+        }
+    }
+}
+
+/// `POST /v1/authorizations/{id}/followups`, as submitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentSubmission {
+    #[serde(default)]
+    pub assessed_on: String,
+    #[serde(default)]
+    pub response: String,
+}
+
+/// Validates an assessment of a course starting on `course_start`: dated
+/// neither before the start nor after today in China.
+pub fn validate_assessment(
+    submission: &AssessmentSubmission,
+    course_start: NaiveDate,
+    today_china: NaiveDate,
+) -> Result<Assessment, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let assessed_on = day_field(&submission.assessed_on, "assessed_on", &mut errors);
+    if let Some(day) = assessed_on {
+        if day < course_start {
+            errors.push(
+                "assessed_on",
+                "before_course_start",
+                format!("assessed_on is before the course starts ({course_start})"),
+            );
+        } else if day > today_china {
+            errors.push(
+                "assessed_on",
+                "future_date",
+                format!("assessed_on is after today ({today_china})"),
+            );
+        }
+    }
+    let response = Response::parse(&submission.response);
+    if response.is_none() {
+        errors.push(
+            "response",
+            "invalid_response",
+            "response is one of complete_response, partial_response, stable_disease, \
+             progressive_disease (RECIST 1.1)",
+        );
+    }
+    match (assessed_on, response) {
+        (Some(assessed_on), Some(response)) if errors.is_empty() => Ok(Assessment {
+            assessed_on,
+            response,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// `POST /v1/authorizations/{id}/cancel`, as submitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelSubmission {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A cancel gives a reason of 1 to 500 characters; returns it trimmed.
+pub fn validate_cancel(submission: &CancelSubmission) -> Result<String, ValidationErrors> {
+    let reason = submission.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ValidationErrors::single(
+            "reason",
+            "invalid_reason",
+            format!("reason is a text of 1 to {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    Ok(reason.to_owned())
+}
