@@ -135,128 +135,13 @@ impl Triangle {
             message,
         };
         let (mut reader, headers) = crate::csv_input::open_with_header(text).map_err(file_err)?;
-        let column = |name: &str| headers.iter().position(|h| h == name);
-        let origin_col =
-            column("origin").ok_or_else(|| file_err("missing column `origin`".to_string()))?;
-        let development_col = column("development")
-            .ok_or_else(|| file_err("missing column `development`".to_string()))?;
-        let (amount_col, kind) = match (column("cumulative"), column("incremental")) {
-            (Some(c), None) => (c, AmountKind::Cumulative),
-            (None, Some(c)) => (c, AmountKind::Incremental),
-            (Some(_), Some(_)) => {
-                return Err(file_err(
-                    "has both `cumulative` and `incremental` columns: keep the one the amounts are"
-                        .to_string(),
-                ));
-            }
-            (None, None) => {
-                return Err(file_err(
-                    "missing the amount column: name it `cumulative` or `incremental`".to_string(),
-                ));
-            }
-        };
-
-        // origin -> development -> (amount, line)
-        let mut cells: BTreeMap<String, BTreeMap<u32, (f64, u64)>> = BTreeMap::new();
-        let mut count = 0usize;
-        for record in reader.records() {
-            let record = record.map_err(|e| file_err(e.to_string()))?;
-            let line = record.position().map_or(0, |p| p.line());
-            let row_err = |message: String| TriangleError::Row {
-                input: source.to_string(),
-                line,
-                message,
-            };
-            count += 1;
-            if count > MAX_CELLS {
-                return Err(file_err(format!("more than {MAX_CELLS} cells")));
-            }
-            let field = |i: usize, name: &str| -> Result<&str, TriangleError> {
-                match record.get(i) {
-                    Some(v) if !v.is_empty() => Ok(v),
-                    _ => Err(row_err(format!("`{name}` is empty"))),
-                }
-            };
-            let origin = field(origin_col, "origin")?.to_string();
-            let raw_development = field(development_col, "development")?;
-            let development: u32 = raw_development
-                .parse()
-                .ok()
-                .filter(|&d| d >= 1)
-                .ok_or_else(|| {
-                    row_err(format!(
-                        "origin {origin}: `development` must be a whole number of periods from 1, got `{raw_development}`"
-                    ))
-                })?;
-            let raw_amount = field(amount_col, kind.column())?;
-            let amount: f64 = raw_amount
-                .parse()
-                .ok()
-                .filter(|v: &f64| v.is_finite())
-                .ok_or_else(|| {
-                    row_err(format!(
-                        "origin {origin}, development {development}: `{}` is not a number: `{raw_amount}`",
-                        kind.column()
-                    ))
-                })?;
-            let by_development = cells.entry(origin.clone()).or_default();
-            if let Some(&(_, first_line)) = by_development.get(&development) {
-                return Err(TriangleError::Duplicate {
-                    input: source.to_string(),
-                    line,
-                    first_line,
-                    origin,
-                    development,
-                });
-            }
-            by_development.insert(development, (amount, line));
-        }
-
-        let mut origins: Vec<String> = cells.keys().cloned().collect();
-        sort_origins(&mut origins);
-        let mut rows = Vec::with_capacity(origins.len());
-        for origin in &origins {
-            let by_development = &cells[origin];
-            let mut row = Vec::with_capacity(by_development.len());
-            let mut running = 0.0;
-            for (expected, (&development, &(amount, line))) in (1u32..).zip(by_development) {
-                if development != expected {
-                    return Err(TriangleError::Hole {
-                        input: source.to_string(),
-                        origin: origin.clone(),
-                        development: expected,
-                        later: development,
-                    });
-                }
-                let value = match kind {
-                    AmountKind::Cumulative => amount,
-                    AmountKind::Incremental => {
-                        running += amount;
-                        running
-                    }
-                };
-                if value < 0.0 {
-                    return Err(match kind {
-                        AmountKind::Cumulative => TriangleError::NegativeCumulative {
-                            input: source.to_string(),
-                            origin: origin.clone(),
-                            development,
-                            value,
-                        },
-                        AmountKind::Incremental => TriangleError::Row {
-                            input: source.to_string(),
-                            line,
-                            message: format!(
-                                "origin {origin}, development {development}: the increments to here add up to a negative cumulative {value}"
-                            ),
-                        },
-                    });
-                }
-                row.push(value);
-            }
-            rows.push(row);
-        }
-        Ok((Triangle::from_cumulative(source, origins, rows)?, kind))
+        let columns = Columns::find(&headers).map_err(file_err)?;
+        let cells = read_cells(source, &mut reader, &columns)?;
+        let (origins, rows) = cumulative_rows(source, &cells, columns.kind)?;
+        Ok((
+            Triangle::from_cumulative(source, origins, rows)?,
+            columns.kind,
+        ))
     }
 
     pub fn origins(&self) -> &[String] {
@@ -280,6 +165,169 @@ impl Triangle {
             .map(|row| row.last().copied().unwrap_or(0.0))
             .collect()
     }
+}
+
+/// Where the triangle's columns are, and what the amounts are.
+struct Columns {
+    origin: usize,
+    development: usize,
+    amount: usize,
+    kind: AmountKind,
+}
+
+impl Columns {
+    fn find(headers: &csv::StringRecord) -> Result<Self, String> {
+        let column = |name: &str| headers.iter().position(|h| h == name);
+        let origin = column("origin").ok_or_else(|| "missing column `origin`".to_string())?;
+        let development =
+            column("development").ok_or_else(|| "missing column `development`".to_string())?;
+        let (amount, kind) = match (column("cumulative"), column("incremental")) {
+            (Some(c), None) => (c, AmountKind::Cumulative),
+            (None, Some(c)) => (c, AmountKind::Incremental),
+            (Some(_), Some(_)) => {
+                return Err(
+                    "has both `cumulative` and `incremental` columns: keep the one the amounts are"
+                        .to_string(),
+                );
+            }
+            (None, None) => {
+                return Err(
+                    "missing the amount column: name it `cumulative` or `incremental`".to_string(),
+                );
+            }
+        };
+        Ok(Columns {
+            origin,
+            development,
+            amount,
+            kind,
+        })
+    }
+}
+
+/// origin -> development -> (amount, line)
+type Cells = BTreeMap<String, BTreeMap<u32, (f64, u64)>>;
+
+/// Reads every row into its cell; a cell given twice is an error.
+fn read_cells(
+    source: &str,
+    reader: &mut csv::Reader<&[u8]>,
+    columns: &Columns,
+) -> Result<Cells, TriangleError> {
+    let file_err = |message: String| TriangleError::File {
+        input: source.to_string(),
+        message,
+    };
+    let kind = columns.kind;
+    let mut cells: Cells = BTreeMap::new();
+    let mut count = 0usize;
+    for record in reader.records() {
+        let record = record.map_err(|e| file_err(e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let row_err = |message: String| TriangleError::Row {
+            input: source.to_string(),
+            line,
+            message,
+        };
+        count += 1;
+        if count > MAX_CELLS {
+            return Err(file_err(format!("more than {MAX_CELLS} cells")));
+        }
+        let field = |i: usize, name: &str| -> Result<&str, TriangleError> {
+            match record.get(i) {
+                Some(v) if !v.is_empty() => Ok(v),
+                _ => Err(row_err(format!("`{name}` is empty"))),
+            }
+        };
+        let origin = field(columns.origin, "origin")?.to_string();
+        let raw_development = field(columns.development, "development")?;
+        let development: u32 = raw_development
+            .parse()
+            .ok()
+            .filter(|&d| d >= 1)
+            .ok_or_else(|| {
+                row_err(format!(
+                    "origin {origin}: `development` must be a whole number of periods from 1, got `{raw_development}`"
+                ))
+            })?;
+        let raw_amount = field(columns.amount, kind.column())?;
+        let amount: f64 = raw_amount
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .ok_or_else(|| {
+                row_err(format!(
+                    "origin {origin}, development {development}: `{}` is not a number: `{raw_amount}`",
+                    kind.column()
+                ))
+            })?;
+        let by_development = cells.entry(origin.clone()).or_default();
+        if let Some(&(_, first_line)) = by_development.get(&development) {
+            return Err(TriangleError::Duplicate {
+                input: source.to_string(),
+                line,
+                first_line,
+                origin,
+                development,
+            });
+        }
+        by_development.insert(development, (amount, line));
+    }
+    Ok(cells)
+}
+
+/// The origins in order and their cumulative rows; a hole in the developments, or a negative
+/// cumulative amount, is an error.
+fn cumulative_rows(
+    source: &str,
+    cells: &Cells,
+    kind: AmountKind,
+) -> Result<(Vec<String>, Vec<Vec<f64>>), TriangleError> {
+    let mut origins: Vec<String> = cells.keys().cloned().collect();
+    sort_origins(&mut origins);
+    let mut rows = Vec::with_capacity(origins.len());
+    for origin in &origins {
+        let by_development = &cells[origin];
+        let mut row = Vec::with_capacity(by_development.len());
+        let mut running = 0.0;
+        for (expected, (&development, &(amount, line))) in (1u32..).zip(by_development) {
+            if development != expected {
+                return Err(TriangleError::Hole {
+                    input: source.to_string(),
+                    origin: origin.clone(),
+                    development: expected,
+                    later: development,
+                });
+            }
+            let value = match kind {
+                AmountKind::Cumulative => amount,
+                AmountKind::Incremental => {
+                    running += amount;
+                    running
+                }
+            };
+            if value < 0.0 {
+                return Err(match kind {
+                    AmountKind::Cumulative => TriangleError::NegativeCumulative {
+                        input: source.to_string(),
+                        origin: origin.clone(),
+                        development,
+                        value,
+                    },
+                    AmountKind::Incremental => TriangleError::Row {
+                        input: source.to_string(),
+                        line,
+                        message: format!(
+                            "origin {origin}, development {development}: the increments to here add up to a negative cumulative {value}"
+                        ),
+                    },
+                });
+            }
+            row.push(value);
+        }
+        rows.push(row);
+    }
+    Ok((origins, rows))
 }
 
 /// Development periods are numbered from 1 in files and messages, and indexed from 0 in rows.

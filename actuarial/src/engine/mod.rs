@@ -1,0 +1,182 @@
+//! A pricing run: build the member-level models, simulate, and assemble the results (with
+//! adverse selection and the sweep when the scenario asks for them).
+
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use crate::adverse;
+use crate::member::PayoutError;
+
+use crate::exact::{self, ExactError};
+use crate::model::FactorModels;
+use crate::montecarlo::simulate;
+use crate::results::*;
+use crate::scenario::{Scenario, ScenarioError};
+use crate::stats::Sample;
+use crate::sweep;
+
+mod assemble;
+mod mixed;
+mod total;
+
+pub(crate) use assemble::{assemble, summarise};
+use assemble::{exact_stats, group_result, level_key};
+use mixed::{exact_group_results, factor_summary, mean_error, mixed_exact_stats, mixed_moments};
+pub(crate) use total::{ExactTotal, TotalDistribution};
+
+/// How to run: threads, progress and cancellation. All optional.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunOptions<'a> {
+    /// Run on this pool (the HTTP API's); takes precedence over `threads`.
+    pub pool: Option<&'a rayon::ThreadPool>,
+    /// Run on a new pool of this many threads; otherwise on the current (global) pool.
+    pub threads: Option<usize>,
+    /// Incremented by the number of portfolio-years simulated; the total is
+    /// [`Scenario::progress_total`].
+    pub progress: Option<&'a AtomicU64>,
+    /// Checked between portfolio-years; when set the run stops with [`PricingError::Cancelled`].
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PricingError {
+    #[error("the run was cancelled")]
+    Cancelled,
+    #[error("cannot start a pool of {threads} threads: {message}")]
+    ThreadPool { threads: usize, message: String },
+    #[error("group `{group}`, {benefit}: {source}")]
+    Payout {
+        group: String,
+        benefit: &'static str,
+        source: PayoutError,
+    },
+    #[error("sweep row {row}: {source}")]
+    SweepPoint { row: usize, source: ScenarioError },
+}
+
+/// Prices a scenario: main run, adverse selection and sweep when the scenario asks for them.
+pub fn price(
+    scenario: &Scenario,
+    options: &RunOptions<'_>,
+) -> Result<PricingResults, PricingError> {
+    if let Some(pool) = options.pool {
+        return pool.install(|| price_here(scenario, options));
+    }
+    if let Some(threads) = options.threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| PricingError::ThreadPool {
+                threads,
+                message: e.to_string(),
+            })?;
+        return pool.install(|| price_here(scenario, options));
+    }
+    price_here(scenario, options)
+}
+
+fn price_here(
+    scenario: &Scenario,
+    options: &RunOptions<'_>,
+) -> Result<PricingResults, PricingError> {
+    let models = FactorModels::build(scenario)?;
+    let run = distribution(scenario, &models, options)?;
+    let mut results = assemble(scenario, &models, &run);
+    if !scenario.risk_factors().is_empty() {
+        results.risk_factors = Some(factor_summary(scenario, &models)?);
+    }
+    if let Some(spec) = scenario.adverse_selection() {
+        results.adverse_selection = Some(adverse::analyse(scenario, &results, spec));
+    }
+    if let Some(spec) = scenario.sweep() {
+        results.sweep = Some(sweep::run(scenario, spec, options)?);
+    }
+    Ok(results)
+}
+
+/// One run's group figures and portfolio distribution, by the method the scenario asks for.
+pub(crate) struct Run {
+    pub groups: Vec<GroupResult>,
+    pub total: Box<dyn TotalDistribution + Send + Sync>,
+    pub exact: Option<ExactError>,
+    pub simulated_years: u64,
+}
+
+pub(crate) fn distribution(
+    scenario: &Scenario,
+    models: &FactorModels,
+    options: &RunOptions<'_>,
+) -> Result<Run, PricingError> {
+    if scenario.runs_exact() {
+        if options
+            .cancel
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(PricingError::Cancelled);
+        }
+        let (lattice, error) = exact::portfolio(models);
+        let groups = exact_group_results(scenario, models);
+        let mean_error = models
+            .grid
+            .weights
+            .iter()
+            .zip(&models.models)
+            .map(|(w, ms)| w * ms.iter().map(mean_error).sum::<f64>())
+            .sum();
+        if let Some(p) = options.progress {
+            p.fetch_add(scenario.simulations(), std::sync::atomic::Ordering::Relaxed);
+        }
+        let moments = mixed_moments(models);
+        // The variance of the total is sum n (E[Y^2] - E[Y]^2) per combination: its error is
+        // bounded through the members' std and mean error estimates.
+        let variance_error: f64 = models
+            .grid
+            .weights
+            .iter()
+            .zip(&models.models)
+            .map(|(w, ms)| {
+                w * ms
+                    .iter()
+                    .map(|m| {
+                        let n = m.members as f64;
+                        [&m.inpatient, &m.specialty_drug]
+                            .into_iter()
+                            .flatten()
+                            .map(|d| {
+                                let sd = d.variance().sqrt();
+                                n * (2.0 * sd * d.std_error_estimate + d.std_error_estimate.powi(2))
+                            })
+                            .sum::<f64>()
+                    })
+                    .sum::<f64>()
+            })
+            .sum();
+        return Ok(Run {
+            groups,
+            total: Box::new(ExactTotal::new(
+                lattice,
+                error,
+                mean_error,
+                moments,
+                variance_error,
+            )),
+            exact: Some(error),
+            // The scenario's count, as before: `method.name` says none were simulated.
+            simulated_years: scenario.simulations(),
+        });
+    }
+    let sim = simulate(models, scenario.simulations(), scenario.seed(), options)?;
+    let years = sim.totals.len() as f64;
+    let groups = scenario
+        .groups()
+        .iter()
+        .enumerate()
+        .zip(&sim.groups)
+        .map(|((i, g), acc)| group_result(&g.id, g.preexisting, models, i, acc, years))
+        .collect();
+    Ok(Run {
+        groups,
+        total: Box::new(Sample::new(&sim.totals)),
+        exact: None,
+        simulated_years: sim.totals.len() as u64,
+    })
+}
