@@ -27,7 +27,7 @@ async fn member_of(state: &Arc<AppState>, authorization_id: i64) -> Result<i64, 
 /// (status `active` with the cycles authorised, or `denied` with reasons).
 #[utoipa::path(post, path = "/v1/authorizations", tag = "authorizations",
     request_body(content = crate::openapi::AuthorizationRequestDoc, content_type = "application/json"),
-    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Client-chosen key (printable ASCII, no spaces, at most 255); retries reuse it")),
+    params(crate::body::IdempotencyKeyHeader),
     responses((status = 201, description = "Decided: active or denied, with the cycles requested and authorised", body = engine::store::authorizations::AuthorizationView),
         (status = 409, description = "Idempotency key reused with another body", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Validation failed (e.g. start_date before today, China time)", body = crate::error::Problem, content_type = "application/problem+json")),
@@ -109,8 +109,7 @@ pub async fn for_member(
 /// Records an efficacy assessment (RECIST 1.1) on a course that is not
 /// denied. It does not decide again claims already decided.
 #[utoipa::path(post, path = "/v1/authorizations/{id}/followups", tag = "authorizations",
-    params(("id" = i64, Path, minimum = 1, description = "Authorisation id"),
-        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Client-chosen key (printable ASCII, no spaces, at most 255); retries reuse it")),
+    params(("id" = i64, Path, minimum = 1, description = "Authorisation id"), crate::body::IdempotencyKeyHeader),
     request_body(content = crate::openapi::FollowupRequestDoc, content_type = "application/json"),
     responses((status = 201, description = "Recorded; the authorisation with it", body = engine::store::authorizations::AuthorizationView),
         (status = 409, description = "authorization_denied, or the key reused", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -141,8 +140,7 @@ pub async fn followup(
 /// Cancels an active course, dated today (China time): a dispensing today
 /// is still covered.
 #[utoipa::path(post, path = "/v1/authorizations/{id}/cancel", tag = "authorizations",
-    params(("id" = i64, Path, minimum = 1, description = "Authorisation id"),
-        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Client-chosen key (printable ASCII, no spaces, at most 255); retries reuse it")),
+    params(("id" = i64, Path, minimum = 1, description = "Authorisation id"), crate::body::IdempotencyKeyHeader),
     request_body(content = crate::openapi::CancelRequestDoc, content_type = "application/json"),
     responses((status = 201, description = "Cancelled; the authorisation with its cancel", body = engine::store::authorizations::AuthorizationView),
         (status = 409, description = "not_active, or the key reused", body = crate::error::Problem, content_type = "application/problem+json")),
