@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::{ClaimDecision, ItemOutcome};
-use crate::domain::claim::Biomarker;
+use crate::domain::claim::{Biomarker, MAX_MARKER_CHARS};
 use crate::domain::validation::ValidationErrors;
 
 /// Biomarker results brought to an appeal, per item of the claim (the body
@@ -27,8 +27,6 @@ pub struct AppealItemEvidence {
     #[schema(min_items = 1)]
     pub biomarkers: Vec<Biomarker>,
 }
-
-const MAX_MARKER_CHARS: usize = 64;
 
 impl AppealEvidence {
     /// Checks the evidence on its own: each entry brings at least one
