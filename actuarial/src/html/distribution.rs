@@ -30,7 +30,10 @@ fn tail_marks(r: &PricingResults) -> Vec<(String, f64, f64)> {
 fn percent_level(level: &str) -> String {
     level
         .parse::<f64>()
-        .map(|l| format!("{}%", plot::short(l * 100.0)))
+        .map(|l| {
+            let percent = format!("{:.1}", l * 100.0);
+            format!("{}%", percent.trim_end_matches(".0"))
+        })
         .unwrap_or_else(|_| level.to_string())
 }
 
