@@ -294,11 +294,11 @@ pub async fn report(
         .await?;
     let text = match (row.status.as_str(), &row.result) {
         (pricing_runs::SUCCEEDED, Some(text)) => text,
-        (status, _) => {
+        (run_status, _) => {
             return Err(ApiError::Conflict {
                 code: "run_not_succeeded",
                 detail: format!(
-                    "pricing run {id} is {status}: its report is drawn once it has succeeded"
+                    "pricing run {id} is {run_status}: its report is drawn once it has succeeded"
                 ),
             });
         }
