@@ -9,7 +9,7 @@
 //! full simulation of the base pool. The pool pays for itself at a premium P* = R(P*); the
 //! smallest such premium up to `max_premium` is reported, or that there is none.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::premium::gross_premium;
 use crate::results::{AdverseSelectionResult, GroupTakeUp, PricingResults};
@@ -129,7 +129,7 @@ fn bisect(gap: &dyn Fn(f64) -> Option<f64>, mut a: f64, mut b: f64) -> f64 {
     b
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RenewalYear {
     pub year: u32,

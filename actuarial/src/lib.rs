@@ -16,6 +16,7 @@ pub mod exact;
 pub mod experience;
 pub mod factors;
 pub mod fft;
+pub mod html;
 pub mod member;
 pub mod model;
 pub mod montecarlo;

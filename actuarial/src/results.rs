@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::adverse::RenewalYear;
 use crate::scenario::RiskMeasure;
 
 /// Monte Carlo estimates for one member-year payout, each with its standard error.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PayoutStats {
     pub mean_payout_per_member: f64,
@@ -21,7 +21,7 @@ pub struct PayoutStats {
 
 /// The same quantities computed from the discretised member-level distributions (no Monte
 /// Carlo error; the discretisation error is reported under `method`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExactStats {
     pub mean_payout_per_member: f64,
@@ -29,7 +29,7 @@ pub struct ExactStats {
     pub prob_any_payout: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ByBenefit {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,7 +38,7 @@ pub struct ByBenefit {
     pub specialty_drug: Option<PayoutStats>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupResult {
     pub id: String,
@@ -51,7 +51,7 @@ pub struct GroupResult {
 }
 
 /// Annual portfolio payout (all members, all priced benefits). `var`/`tvar` are keyed by level.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PortfolioResult {
     pub members: u64,
@@ -65,7 +65,7 @@ pub struct PortfolioResult {
     pub tvar_se: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CrossSubsidyRow {
     pub id: String,
@@ -87,7 +87,7 @@ pub struct CrossSubsidyRow {
     pub loss_ratio: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TargetLossRatioResult {
     pub target_loss_ratio: f64,
@@ -103,7 +103,7 @@ pub struct TargetLossRatioResult {
     pub prob_loss_ratio_above_100_se: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PremiumResult {
     pub risk_measure: RiskMeasure,
@@ -132,7 +132,7 @@ pub struct PremiumResult {
     pub cross_subsidy: Vec<CrossSubsidyRow>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupTakeUp {
     pub id: String,
@@ -140,7 +140,7 @@ pub struct GroupTakeUp {
     pub members: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdverseSelectionResult {
     /// "equilibrium" or "no_equilibrium".
@@ -158,7 +158,7 @@ pub struct AdverseSelectionResult {
     pub renewal: Vec<RenewalYear>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SweepRow {
     /// One value per key, in the order of `SweepResult::keys`.
@@ -177,7 +177,7 @@ pub struct SweepRow {
     pub prob_loss_ratio_above_100: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SweepResult {
     pub simulations: u64,
@@ -188,7 +188,7 @@ pub struct SweepResult {
 
 /// The portfolio total without the risk factors (every factor at its mean): member-level
 /// ("process") risk alone, computed exactly from the member distributions.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcessRiskResult {
     pub mean: f64,
@@ -199,7 +199,7 @@ pub struct ProcessRiskResult {
 
 /// One risk factor: its nodes and how much of the variance of the portfolio total it explains
 /// (Var(E[total | factor]) / Var(total), exact over the nodes).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RiskFactorResult {
     pub id: String,
@@ -215,7 +215,7 @@ pub struct RiskFactorResult {
 }
 
 /// What the risk factors do to the portfolio, beside the figures with them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FactorSummary {
     pub factors: Vec<RiskFactorResult>,
@@ -226,7 +226,7 @@ pub struct FactorSummary {
     pub process_risk: ProcessRiskResult,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MethodInfo {
     /// "exact" or "monte_carlo": which method ran.
@@ -245,7 +245,7 @@ pub struct MethodInfo {
 }
 
 /// Bounds on the numerical error of the exact method.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExactErrorBound {
     /// Span of the portfolio lattice, in currency units: VaR and TVaR are within it.
@@ -259,7 +259,30 @@ pub struct ExactErrorBound {
     pub mass_defect: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The distribution of the annual portfolio total, bounded in size so that it is stored with the
+/// run and the report's charts can be drawn from it later: the quantile function on a fixed grid
+/// of probabilities, and a density on at most [`DENSITY_BINS`](crate::engine::DENSITY_BINS)
+/// bins of equal width. The loss ratio at a premium P is the total / P, so its distribution is
+/// this one rescaled. From the exact lattice, or from the sorted Monte Carlo totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TotalDistributionSummary {
+    /// Probabilities p, ascending: steps of 0.005 and return periods from 1 in 10 to 1 in
+    /// 1,000 years.
+    pub probabilities: Vec<f64>,
+    /// The smallest total x with P(total <= x) >= p, for each p (as VaR is read).
+    pub quantiles: Vec<f64>,
+    /// Left edge of the first density bin, in currency units.
+    pub density_start: f64,
+    /// Width of every density bin, in currency units.
+    pub density_width: f64,
+    /// Probability of each bin divided by its width (per currency unit).
+    pub density: Vec<f64>,
+    /// Probability outside the bins (below the first and above the last).
+    pub density_mass_outside: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PricingResults {
     pub name: String,
@@ -283,6 +306,9 @@ pub struct PricingResults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_factors: Option<FactorSummary>,
     pub method: MethodInfo,
+    /// Absent only in results stored before it was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<TotalDistributionSummary>,
 }
 
 impl PricingResults {

@@ -178,6 +178,11 @@ impl Sample {
         }
     }
 
+    /// The totals in ascending order.
+    pub fn sorted(&self) -> &[f64] {
+        &self.sorted
+    }
+
     /// Share of totals strictly above `threshold`, with its binomial standard error.
     pub fn prob_above(&self, threshold: f64) -> (f64, f64) {
         let n = self.sorted.len();

@@ -37,7 +37,7 @@ pub enum Action<'a> {
     ReverseClaim,
     /// `POST /v1/pricing/runs`.
     StartPricingRun,
-    /// `GET /v1/pricing/runs/{id}`.
+    /// `GET /v1/pricing/runs/{id}` and its `/report.html`.
     ReadPricingRun,
     /// `GET /v1/audit/events`, `/verify`, `/export`.
     ReadAuditLog,

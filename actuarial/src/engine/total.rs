@@ -1,7 +1,28 @@
 //! The portfolio total's distribution as either method gives it.
 
 use crate::exact::{ExactError, Lattice};
+use crate::results::TotalDistributionSummary;
+use crate::scenario::REPORT_LEVELS;
 use crate::stats::{Sample, TailEstimate};
+
+/// Most bins of the stored density of the total.
+pub const DENSITY_BINS: usize = 120;
+/// The density's window runs from the quantile at this probability to the one at 1 minus it.
+const DENSITY_TAIL: f64 = 0.0005;
+
+/// The probabilities of the stored quantile function: steps of 0.005, the return periods
+/// 10^(1 + j / 20) years from 1 in 10 to 1 in 1,000, and the reported levels.
+pub fn summary_probabilities() -> Vec<f64> {
+    let mut p: Vec<f64> = (1..200).map(|i| f64::from(i) / 200.0).collect();
+    p.extend((0..=40).map(|j| 1.0 - 10f64.powf(-(1.0 + f64::from(j) / 20.0))));
+    p.extend(REPORT_LEVELS);
+    p.sort_by(f64::total_cmp);
+    p.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+    p
+}
+
+/// A density as bins of equal width: (left edge, width, probability per unit, mass outside).
+pub(crate) type Histogram = (f64, f64, Vec<f64>, f64);
 
 /// The distribution of the portfolio total as either method gives it: estimates with their
 /// Monte Carlo standard errors, or exact values with bounds on their numerical error in the
@@ -12,6 +33,27 @@ pub(crate) trait TotalDistribution {
     fn std(&self) -> (f64, f64);
     fn tail(&self, level: f64) -> TailEstimate;
     fn prob_above(&self, x: f64) -> (f64, f64);
+    /// The quantiles at ascending probabilities, read as VaR is.
+    fn quantiles(&self, probabilities: &[f64]) -> Vec<f64>;
+    /// The density on at most [`DENSITY_BINS`] bins covering [lo, hi].
+    fn histogram(&self, lo: f64, hi: f64) -> Histogram;
+
+    /// The bounded form of the distribution that the results carry.
+    fn summary(&self) -> TotalDistributionSummary {
+        let probabilities = summary_probabilities();
+        let quantiles = self.quantiles(&probabilities);
+        let window = self.quantiles(&[DENSITY_TAIL, 1.0 - DENSITY_TAIL]);
+        let (density_start, density_width, density, density_mass_outside) =
+            self.histogram(window[0], window[1]);
+        TotalDistributionSummary {
+            probabilities,
+            quantiles,
+            density_start,
+            density_width,
+            density,
+            density_mass_outside,
+        }
+    }
 }
 
 impl TotalDistribution for Sample {
@@ -27,6 +69,86 @@ impl TotalDistribution for Sample {
     fn prob_above(&self, x: f64) -> (f64, f64) {
         Sample::prob_above(self, x)
     }
+    fn quantiles(&self, probabilities: &[f64]) -> Vec<f64> {
+        let sorted = self.sorted();
+        let n = sorted.len();
+        if n == 0 {
+            return vec![0.0; probabilities.len()];
+        }
+        probabilities
+            .iter()
+            .map(|&p| sorted[((p * n as f64).ceil() as usize).clamp(1, n) - 1])
+            .collect()
+    }
+    fn histogram(&self, lo: f64, hi: f64) -> Histogram {
+        let sorted = self.sorted();
+        let n = sorted.len().max(1) as f64;
+        // About sqrt(n) years per bin keeps the Monte Carlo noise of a bin near 1 / n^(1/4).
+        let bins = (n.sqrt() as usize).clamp(10, DENSITY_BINS);
+        let width = bin_width(lo, hi, bins);
+        let mut counts = vec![0.0; bins];
+        let mut outside = 0.0;
+        for &x in sorted {
+            let b = ((x - lo) / width).floor();
+            if b >= 0.0 && (b as usize) < bins {
+                counts[b as usize] += 1.0;
+            } else {
+                outside += 1.0;
+            }
+        }
+        let density = counts.iter().map(|c| c / n / width).collect();
+        (lo, width, density, outside / n)
+    }
+}
+
+/// Bins of equal width over [lo, hi]; a positive width when the window is a single point.
+fn bin_width(lo: f64, hi: f64, bins: usize) -> f64 {
+    let width = (hi - lo) / bins as f64;
+    if width > 0.0 {
+        // The last bin takes hi itself.
+        width * (1.0 + 1e-9)
+    } else {
+        lo.abs().max(1.0) * 1e-6
+    }
+}
+
+/// Quantiles of a lattice at ascending probabilities, in one pass over its points.
+fn lattice_quantiles(lattice: &Lattice, probabilities: &[f64]) -> Vec<f64> {
+    let last = lattice.probs.len().saturating_sub(1);
+    let mut out = Vec::with_capacity(probabilities.len());
+    let mut i = 0;
+    let mut cumulative = lattice.probs.first().copied().unwrap_or(0.0);
+    for &p in probabilities {
+        while cumulative < p && i < last {
+            i += 1;
+            cumulative += lattice.probs[i];
+        }
+        out.push(lattice.start + i as f64 * lattice.span);
+    }
+    out
+}
+
+/// The lattice's probabilities summed into bins of a whole number of lattice points, each
+/// point in the middle of its share of a bin, so that no bin gets more points than another.
+fn lattice_histogram(lattice: &Lattice, lo: f64, hi: f64) -> Histogram {
+    let span = lattice.span;
+    let index = |x: f64| ((x - lattice.start) / span).round().max(0.0) as usize;
+    let (first, last) = (index(lo), index(hi).max(index(lo)));
+    let points = last - first + 1;
+    let per_bin = points.div_ceil(DENSITY_BINS).max(1);
+    let bins = points.div_ceil(per_bin);
+    let width = per_bin as f64 * span;
+    let mut mass = vec![0.0; bins];
+    let mut outside = 0.0;
+    for (i, &p) in lattice.probs.iter().enumerate() {
+        match i.checked_sub(first).map(|k| k / per_bin) {
+            Some(b) if b < bins => mass[b] += p,
+            _ => outside += p,
+        }
+    }
+    let start = lattice.start + (first as f64 - 0.5) * span;
+    let density = mass.iter().map(|m| m / width).collect();
+    (start, width, density, outside)
 }
 
 /// The exact lattice distribution with its error bounds.
@@ -95,5 +217,11 @@ impl TotalDistribution for ExactTotal {
             self.lattice.prob_above(x),
             self.error.aliasing_mass + self.error.mass_defect,
         )
+    }
+    fn quantiles(&self, probabilities: &[f64]) -> Vec<f64> {
+        lattice_quantiles(&self.lattice, probabilities)
+    }
+    fn histogram(&self, lo: f64, hi: f64) -> Histogram {
+        lattice_histogram(&self.lattice, lo, hi)
     }
 }

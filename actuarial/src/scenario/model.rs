@@ -1,7 +1,7 @@
 //! The validated parts of a scenario: benefits and their terms, groups and their risks,
 //! pricing, adverse selection, the sweep and the method.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dist::{Frequency, Severity};
 use crate::member::PayoutTerms;
@@ -151,7 +151,7 @@ impl Group {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RiskMeasure {

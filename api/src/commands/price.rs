@@ -3,6 +3,8 @@
 //! The report goes to stdout, a progress bar to stderr (only for runs that last more than a
 //! moment, and only on a terminal), the JSON results to `--json FILE`. A scenario with a
 //! `[sweep]` prints its rows as CSV inside the report, or writes them to `--sweep-csv FILE`.
+//! `--html FILE` writes the report's charts as one self-contained page; the file is opened
+//! before the pricing runs, so a path that cannot be written fails at once.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +32,10 @@ pub struct PriceArgs {
     /// Write the sweep rows as CSV to FILE instead of printing them in the report.
     #[arg(long, value_name = "FILE")]
     pub sweep_csv: Option<PathBuf>,
+    /// Also write the report with its charts as one self-contained HTML page to FILE (inline
+    /// SVG, no scripts; it opens offline).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +59,7 @@ pub fn run(args: &PriceArgs) -> Result<ExitCode, PriceCommandError> {
     if args.sweep_csv.is_some() && scenario.sweep().is_none() {
         return Err(PriceCommandError::NoSweep);
     }
+    let mut html = args.html.as_deref().map(HtmlFile::open).transpose()?;
     let progress = AtomicU64::new(0);
     let done = AtomicBool::new(false);
     let options = RunOptions {
@@ -68,7 +75,19 @@ pub fn run(args: &PriceArgs) -> Result<ExitCode, PriceCommandError> {
         let r = actuarial::price(&scenario, &options);
         done.store(true, Ordering::Release);
         r
-    })?;
+    });
+    let results = match results {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(file) = html.take() {
+                file.abandon();
+            }
+            return Err(e.into());
+        }
+    };
+    if let Some(file) = html {
+        file.write(&actuarial::html::pricing_report(&results))?;
+    }
 
     if let Some(path) = &args.json {
         let json = results.to_json_pretty().map_err(|e| write_error(path, e))?;
@@ -82,6 +101,49 @@ pub fn run(args: &PriceArgs) -> Result<ExitCode, PriceCommandError> {
     }
     print!("{}", render_report(&printed));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The page's file, opened for writing before the run. Created here unless it existed.
+struct HtmlFile {
+    path: PathBuf,
+    file: std::fs::File,
+    created: bool,
+}
+
+impl HtmlFile {
+    fn open(path: &Path) -> Result<Self, PriceCommandError> {
+        if path.is_dir() {
+            return Err(write_error(path, "it is a directory"));
+        }
+        let created = !path.exists();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| write_error(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            created,
+        })
+    }
+
+    fn write(mut self, page: &str) -> Result<(), PriceCommandError> {
+        use std::io::Write;
+        self.file
+            .set_len(0)
+            .and_then(|()| self.file.write_all(page.as_bytes()))
+            .map_err(|e| write_error(&self.path, e))
+    }
+
+    /// The run failed: leave no empty page behind.
+    fn abandon(self) {
+        if self.created {
+            drop(self.file);
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn write_error(path: &Path, e: impl std::fmt::Display) -> PriceCommandError {

@@ -271,3 +271,42 @@ pub async fn status(
     })?;
     Ok(HttpResponse::Ok().json(body))
 }
+
+/// The run's report as one self-contained HTML page (inline SVG charts, no scripts, nothing
+/// fetched), the same page as `puhui price --html`, drawn from the stored results.
+#[utoipa::path(get, path = "/v1/pricing/runs/{id}/report.html", tag = "pricing",
+    params(("id" = i64, Path, minimum = 1, description = "Run id")),
+    responses((status = 200, description = "The report page", content_type = "text/html", body = String),
+        (status = 404, description = "No such run"),
+        (status = 409, description = "The run has not succeeded (still running, failed or interrupted): it has no results to draw")),
+    security(("bearer" = [])))]
+#[get("/v1/pricing/runs/{id}/report.html")]
+pub async fn report(
+    state: web::Data<Arc<AppState>>,
+    req: HttpRequest,
+    Caller(principal): Caller,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&principal, Action::ReadPricingRun)?;
+    let id = path_id(&req, "id")?;
+    note_read(&state, &principal, &req).await?;
+    let row = state
+        .run(move |conn, _| pricing_runs::get(conn, id))
+        .await?;
+    let text = match (row.status.as_str(), &row.result) {
+        (pricing_runs::SUCCEEDED, Some(text)) => text,
+        (run_status, _) => {
+            return Err(ApiError::Conflict {
+                code: "run_not_succeeded",
+                detail: format!(
+                    "pricing run {id} is {run_status}: its report is drawn once it has succeeded"
+                ),
+            });
+        }
+    };
+    let results: actuarial::PricingResults = serde_json::from_str(text)
+        .map_err(|e| ApiError::Internal(format!("stored pricing result: {e}")))?;
+    let page = actuarial::html::pricing_report(&results);
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page))
+}
