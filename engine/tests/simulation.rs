@@ -13,6 +13,13 @@
 //! the members the step touched must match (every member's, every 25 steps).
 //! At the end the audit chain must verify and the stored rows must add up.
 //!
+//! Most steps also act on a treatment course (see `simulation/courses.rs`):
+//! authorisation requests granted or denied for each reason, follow-ups,
+//! cancels, dispensings against a course and their reversals. The model
+//! predicts each authorisation's decision, each dispensing's reasons,
+//! authorisation and cycle, every course's view as of today and as of
+//! another date, and the coverage screen's courses and case reserve.
+//!
 //! A failure names the backend, the seed and the step, and prints the last
 //! steps. `PUHUI_SIM_SEED` runs one seed instead of the default list (a
 //! number, or hexadecimal digits such as a commit hash); `PUHUI_SIM_STEPS`
