@@ -502,7 +502,11 @@ impl Sim<'_> {
         // Every other request trips the next rule in turn, so that each
         // is reached in a short run.
         let turn = self.turn(0);
-        let flavour = if turn % 2 == 0 { (turn / 2) % 10 } else { 99 };
+        let flavour = if turn.is_multiple_of(2) {
+            (turn / 2) % 10
+        } else {
+            99
+        };
         let mut spec = CourseSpec {
             member_id,
             drug: drug.atc.to_owned(),
@@ -763,7 +767,7 @@ impl Sim<'_> {
             .collect();
         // Every third is dated after today or before the start, in turn.
         let turn = self.turn(1);
-        let case = if turn % 3 == 0 {
+        let case = if turn.is_multiple_of(3) {
             turn / 3 % 2
         } else {
             self.rng.random_range(2..20)
@@ -846,7 +850,7 @@ impl Sim<'_> {
             .map(|c| c.id)
             .collect();
         let picked = match ended.choose(&mut self.rng) {
-            Some(id) if self.turn(3) % 3 == 0 => Some(*id),
+            Some(id) if self.turn(3).is_multiple_of(3) => Some(*id),
             _ => self.pick_course(true),
         };
         let Some(id) = picked else {
@@ -961,7 +965,7 @@ impl Sim<'_> {
         }
         let mut two_items = false;
         let turn = self.turn(2);
-        if turn % 2 == 0 {
+        if turn.is_multiple_of(2) {
             match turn / 2 % 14 {
                 0 => {
                     let all: Vec<i64> = self.members.keys().copied().collect();

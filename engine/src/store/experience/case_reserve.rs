@@ -104,6 +104,17 @@ pub(super) fn read(
             state.dispensed.insert(cycle);
         }
     }
+    by_group(product, drugs, &states, members, as_of)
+}
+
+/// Each member's courses reserved and capped, summed by the member's pricing group.
+fn by_group(
+    product: &Product,
+    drugs: &crate::domain::product::DrugBenefit,
+    states: &BTreeMap<i64, CourseState>,
+    members: Vec<CourseMemberRow>,
+    as_of: NaiveDate,
+) -> Result<Vec<CaseReserveCell>, StoreError> {
     let mut by_member: BTreeMap<i64, Vec<&CourseState>> = BTreeMap::new();
     for state in states.values() {
         by_member
