@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use actuarial::experience::{Basis, ClaimInput, GroupExposure, Study, StudyInput, study};
+use actuarial::experience::{
+    Basis, CaseReserveRow, ClaimInput, GroupExposure, Study, StudyInput, study,
+};
 use actuarial::reserve::Triangle;
 use actuarial::{BuiltinTables, Scenario};
 use chrono::{Datelike, NaiveDate};
@@ -130,6 +132,16 @@ pub fn study_input(data: &ExperienceData) -> StudyInput {
         claims,
         triangle: payment_triangle(data, end),
         month_exposure,
+        case_reserves: data
+            .case_reserves
+            .iter()
+            .map(|c| CaseReserveRow {
+                group: c.group.id(),
+                members: u64::try_from(c.members).unwrap_or(0),
+                authorizations: u64::try_from(c.authorizations).unwrap_or(0),
+                case_reserve: c.case_reserve_fen as f64 / 100.0,
+            })
+            .collect(),
     }
 }
 

@@ -206,3 +206,219 @@ fn aggregates_by_group_benefit_and_month_on_both_backends() {
         assert_eq!(claims_after, claims_before, "{}", t.backend);
     }
 }
+
+/// The case reserve of a product's treatment courses as of the study's date, on both backends,
+/// against the rule worked by hand: several courses, some cycles dispensed (one after the date,
+/// which still counts as open on it), one course cancelled, one ended by progression, a member
+/// whose reserve the drug limit left caps.
+#[test]
+fn the_case_reserve_of_the_courses_as_of_the_date() {
+    use chrono::{DateTime, Utc};
+    use engine::domain::authorization_request::{AssessmentSubmission, CancelSubmission};
+    use engine::store::{Keys, WriteContext, authorizations, china_date};
+    use serde_json::json;
+
+    fn at(days: i64) -> DateTime<Utc> {
+        Utc::now() + Duration::days(days)
+    }
+    fn day(days: i64) -> NaiveDate {
+        china_date(at(days))
+    }
+    fn ctx_at<'a>(keys: &'a Keys, actor: &'a str, days: i64) -> WriteContext<'a> {
+        WriteContext {
+            keys,
+            actor,
+            now: at(days),
+        }
+    }
+    /// A course of osimertinib from day `start`.
+    fn course(
+        member: i64,
+        start: i64,
+        cycle_days: u32,
+        cycles: u32,
+        (quantity, price, basic): (u32, &str, &str),
+    ) -> engine::domain::authorization_request::AuthorizationSubmission {
+        serde_json::from_value(json!({
+            "member_id": member, "drug": "L01EB04", "diagnosis": "C34.1",
+            "biomarkers": [{ "marker": "EGFR", "positive": true }], "prescriber": "H-001",
+            "cycle_days": cycle_days, "quantity_per_cycle": quantity, "unit_price": price,
+            "expected_basic_paid_per_cycle": basic, "cycles": cycles,
+            "start_date": day(start).to_string(),
+        }))
+        .unwrap()
+    }
+
+    for t in backends() {
+        let keys = keys();
+        let mut conn = t.db.get().unwrap();
+        let toml = product_toml("courses", "50000.00", 0, None).replace(
+            "designated_providers = [\"PH-001\"]",
+            "designated_providers = [\"PH-001\"]\nrequires_authorization = true\n\
+             max_cycle_days = 30\nmax_course_cycles = 12\nfollowup_every_cycles = 3",
+        );
+        products::load(&mut conn, &ctx_at(&keys, "cli", 0), &product(&toml)).unwrap();
+        // Born 1980-01-01; odd serials are men. Member 2 declared lung cancer: 30 % on C34.
+        let mut member = |serial: u32, declared: &[&str]| {
+            enrollment::enroll(
+                &mut conn,
+                &ctx_at(&keys, "insurer:1", 0),
+                &format!("enrol-{serial}"),
+                &enrollment_request("courses", serial, declared),
+            )
+            .unwrap()
+            .json()["member"]["id"]
+                .as_i64()
+                .unwrap()
+        };
+        let (m1, m2, m3, m4) = (
+            member(1, &[]),
+            member(2, &["C34.1"]),
+            member(3, &[]),
+            member(4, &[]),
+        );
+        let mut conn = t.db.get().unwrap();
+        let mut n = 0;
+        let mut authorise = |conn: &mut engine::DbConn, days: i64, request| {
+            n += 1;
+            let made = authorizations::request(
+                conn,
+                &ctx_at(&keys, "insurer:1", days),
+                &format!("a{n}"),
+                &request,
+            )
+            .unwrap();
+            assert_eq!(made.json()["status"], "active", "{}", t.backend);
+            made.body.id
+        };
+        let a = authorise(
+            &mut conn,
+            0,
+            course(m1, 0, 30, 6, (30, "510.00", "1000.00")),
+        );
+        let b = authorise(&mut conn, 0, course(m2, 0, 30, 4, (10, "1000.00", "0")));
+        let c = authorise(&mut conn, 0, course(m3, 0, 10, 5, (30, "510.00", "0")));
+        let e = authorise(&mut conn, 0, course(m4, 0, 30, 6, (100, "800.00", "0")));
+        let mut k = 0;
+        let mut dispense = |conn: &mut engine::DbConn, member: i64, course: i64, days: i64, qty| {
+            k += 1;
+            let claim: engine::domain::claim::ClaimSubmission = serde_json::from_value(json!({
+                "member_id": member, "kind": "specialty_drug",
+                "service_date": day(days).to_string(), "provider_id": "PH-001",
+                "diagnosis": "C34.1", "authorization_id": course,
+                "items": [{ "drug": "L01EB04", "quantity": qty, "unit_price": "1.00",
+                            "basic_paid": "0", "biomarkers": [] }],
+            }))
+            .unwrap();
+            let decided = claims::submit(
+                conn,
+                &ctx_at(&keys, "provider:PH-001", days),
+                &format!("d{k}"),
+                &claim,
+            )
+            .unwrap()
+            .json();
+            assert_eq!(
+                decided["decision"]["items"][0]["outcome"], "paid",
+                "{}: {decided}",
+                t.backend
+            );
+        };
+        // A: cycles 1 and 2 by the date, cycle 3 on day 80, after it.
+        dispense(&mut conn, m1, a, 0, 30);
+        dispense(&mut conn, m1, a, 30, 30);
+        dispense(&mut conn, m1, a, 80, 30);
+        // B: cycle 1, then progression on day 40.
+        dispense(&mut conn, m2, b, 0, 10);
+        authorizations::record_followup(
+            &mut conn,
+            &ctx_at(&keys, "provider:H-001", 40),
+            "f1",
+            b,
+            &AssessmentSubmission {
+                assessed_on: day(40).to_string(),
+                response: "progressive_disease".into(),
+            },
+        )
+        .unwrap();
+        // C: cancelled on day 5.
+        authorizations::cancel(
+            &mut conn,
+            &ctx_at(&keys, "insurer:1", 5),
+            "c1",
+            c,
+            &CancelSubmission {
+                reason: "switched to another course".into(),
+            },
+        )
+        .unwrap();
+        // D and F once C and B have ended: they do not overlap.
+        let d = authorise(&mut conn, 6, course(m3, 6, 30, 3, (20, "510.00", "200.00")));
+        let f = authorise(&mut conn, 41, course(m2, 41, 30, 2, (10, "1000.00", "0")));
+        // E: cycle 1 paid at 800.00 a unit: 0.70 x 80,000 = 56,000 of the 100,000 limit.
+        let mut conn2 = t.db.get().unwrap();
+        let claim: engine::domain::claim::ClaimSubmission = serde_json::from_value(json!({
+            "member_id": m4, "kind": "specialty_drug",
+            "service_date": day(0).to_string(), "provider_id": "PH-001",
+            "diagnosis": "C34.1", "authorization_id": e,
+            "items": [{ "drug": "L01EB04", "quantity": 100, "unit_price": "800.00",
+                        "basic_paid": "0", "biomarkers": [] }],
+        }))
+        .unwrap();
+        let paid = claims::submit(
+            &mut conn2,
+            &ctx_at(&keys, "provider:PH-001", 0),
+            "e1",
+            &claim,
+        )
+        .unwrap()
+        .json();
+        assert_eq!(paid["decision"]["items"][0]["payable"], "56000.00");
+
+        let as_of = day(75);
+        let data = experience::read(&mut conn, "courses", as_of).unwrap();
+        let mut got: Vec<(String, i64, i64, i64)> = data
+            .case_reserves
+            .iter()
+            .map(|cell| {
+                (
+                    cell.group.id(),
+                    cell.members,
+                    cell.authorizations,
+                    cell.case_reserve_fen,
+                )
+            })
+            .collect();
+        got.sort();
+        // Bills may come 30 days late: cycles ending on or after day 45 count.
+        // A (30-day cycles from day 0): cycles 3-6 (cycle 3 was dispensed only after the
+        //   date), 4 x round(0.70 x (30 x 510 - 1000)) = 4 x 10,010.00.
+        // D (from day 6): cycle 1 ended on day 35; cycles 2-3, 2 x 0.70 x (20 x 510 - 200).
+        // F (member 2, pre-existing, from day 41): cycles 1-2, 2 x 0.30 x 10 x 1000.
+        // B ended by progression on day 40 and C cancelled on day 5: nothing.
+        // E: cycles 2-6, 5 x 56,000, capped at the 44,000 left of the limit.
+        let want = vec![
+            ("40-54/F/preexisting".to_owned(), 1, 1, 2 * 300_000),
+            ("40-54/F/standard".to_owned(), 1, 1, 4_400_000),
+            (
+                "40-54/M/standard".to_owned(),
+                2,
+                2,
+                4 * 1_001_000 + 2 * 700_000,
+            ),
+        ];
+        assert_eq!(got, want, "{}: case reserve by group", t.backend);
+        // The coverage screen on the same day agrees member by member, except that it sees
+        // the cycle of A dispensed since.
+        for (member, want) in [
+            (m1, 3 * 1_001_000),
+            (m2, 600_000),
+            (m3, 1_400_000),
+            (m4, 4_400_000),
+        ] {
+            let cover = authorizations::coverage_on(&mut conn, member, as_of).unwrap();
+            assert_eq!(cover.products[0].case_reserve.0, want, "{}", t.backend);
+        }
+        let _ = (d, f);
+    }
+}

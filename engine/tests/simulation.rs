@@ -13,12 +13,21 @@
 //! the members the step touched must match (every member's, every 25 steps).
 //! At the end the audit chain must verify and the stored rows must add up.
 //!
+//! Most steps also act on a treatment course (see `simulation/courses.rs`):
+//! authorisation requests granted or denied for each reason, follow-ups,
+//! cancels, dispensings against a course and their reversals. The model
+//! predicts each authorisation's decision, each dispensing's reasons,
+//! authorisation and cycle, every course's view as of today and as of
+//! another date, and the coverage screen's courses and case reserve.
+//!
 //! A failure names the backend, the seed and the step, and prints the last
 //! steps. `PUHUI_SIM_SEED` runs one seed instead of the default list (a
 //! number, or hexadecimal digits such as a commit hash); `PUHUI_SIM_STEPS`
 //! changes the number of steps.
 
 mod common;
+#[path = "simulation/courses.rs"]
+mod courses;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -27,6 +36,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use common::*;
+use courses::{CourseSpec, CourseTerms, ModelCourse, QUALIFIED_PRESCRIBERS};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use engine::audit;
@@ -35,7 +45,7 @@ use engine::domain::claim::ClaimSubmission;
 use engine::domain::enrollment::EnrollmentRequest;
 use engine::domain::product::Product;
 use engine::store::claims::{self, ReversalRequest};
-use engine::store::{Keys, Recorded, WriteContext, enrollment, products};
+use engine::store::{Keys, Recorded, WriteContext, authorizations, enrollment, products};
 use engine::{DbConn, StoreError};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -150,6 +160,7 @@ struct Drug {
     indications: &'static [&'static str],
     biomarker: Option<&'static str>,
     providers: &'static [&'static str],
+    course: CourseTerms,
 }
 
 const FORMULARY: &[Drug] = &[
@@ -160,6 +171,13 @@ const FORMULARY: &[Drug] = &[
         indications: &["C34"],
         biomarker: Some("EGFR"),
         providers: &["PH-001", "PH-002"],
+        // A course is allowed, not required.
+        course: CourseTerms {
+            requires_authorization: false,
+            max_cycle_days: Some(60),
+            max_course_cycles: Some(12),
+            followup_every: 3,
+        },
     },
     Drug {
         atc: "L01FF02",
@@ -168,6 +186,7 @@ const FORMULARY: &[Drug] = &[
         indications: &["C34", "C43"],
         biomarker: None,
         providers: &["PH-001"],
+        course: CourseTerms::NONE,
     },
     Drug {
         atc: "L01XL03",
@@ -176,6 +195,22 @@ const FORMULARY: &[Drug] = &[
         indications: &["C82-C85"],
         biomarker: Some("CD19"),
         providers: &["H-009"],
+        course: CourseTerms::NONE,
+    },
+    // Paid only in an authorised course.
+    Drug {
+        atc: "L01ED01",
+        typical_diagnoses: &["C34.1", "C34.9", "C34.1"],
+        name: "crizotinib",
+        indications: &["C34"],
+        biomarker: Some("ALK"),
+        providers: &["PH-002", "PH-003"],
+        course: CourseTerms {
+            requires_authorization: true,
+            max_cycle_days: Some(30),
+            max_course_cycles: Some(6),
+            followup_every: 2,
+        },
     },
 ];
 
@@ -235,6 +270,10 @@ impl ProductDef {
         if let Some(renews) = self.renews {
             out.push_str(&format!("renews = \"{renews}\"\n"));
         }
+        out.push_str(&format!(
+            "qualified_prescribers = [{}]\n",
+            quoted(QUALIFIED_PRESCRIBERS)
+        ));
         for (name, codes) in GROUPS {
             out.push_str(&format!(
                 "\n[[preexisting_groups]]\nname = \"{name}\"\ncodes = [{}]\n",
@@ -257,6 +296,7 @@ impl ProductDef {
                 "designated_providers = [{}]\n",
                 quoted(drug.providers)
             ));
+            out.push_str(&drug.course.toml());
         }
         out
     }
@@ -463,6 +503,8 @@ struct ClaimSpec {
     provider: String,
     diagnosis: String,
     items: Vec<ItemSpec>,
+    /// The course a dispensing names.
+    authorization_id: Option<i64>,
 }
 
 impl ClaimSpec {
@@ -527,15 +569,18 @@ impl ClaimSpec {
             2 => self.diagnosis.replace('.', ""),
             _ => self.diagnosis.clone(),
         };
-        serde_json::from_value(json!({
+        let mut claim = json!({
             "member_id": self.member_id,
             "kind": self.kind.as_str(),
             "service_date": self.service_date.to_string(),
             "provider_id": self.provider,
             "diagnosis": diagnosis,
             "items": items,
-        }))
-        .expect("claim json")
+        });
+        if let Some(id) = self.authorization_id {
+            claim["authorization_id"] = json!(id);
+        }
+        serde_json::from_value(claim).expect("claim json")
     }
 }
 
@@ -582,8 +627,24 @@ impl EnrolSpec {
 enum Request {
     Enrol(EnrolSpec),
     Claim(ClaimSpec),
-    Reverse { claim_id: i64, reason: String },
-    Appeal { claim_id: i64, evidence: Evidence },
+    Reverse {
+        claim_id: i64,
+        reason: String,
+    },
+    Appeal {
+        claim_id: i64,
+        evidence: Evidence,
+    },
+    Authorize(CourseSpec),
+    Followup {
+        course: i64,
+        assessed_on: NaiveDate,
+        response: &'static str,
+    },
+    Cancel {
+        course: i64,
+        reason: String,
+    },
 }
 
 type Evidence = Vec<(usize, Vec<(String, bool)>)>;
@@ -645,6 +706,10 @@ struct ModelItem {
     balance_before: (i64, i64),
     balance_after: (i64, i64),
     carried_over: bool,
+    /// The course the claim names, and the cycle of it the service date
+    /// falls in when the course matches the claim.
+    authorization_id: Option<i64>,
+    cycle: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -724,6 +789,9 @@ struct Sim<'a> {
     member_by_serial: HashMap<u32, i64>,
     next_serial: u32,
     claims: BTreeMap<i64, ModelClaim>,
+    courses: BTreeMap<i64, ModelCourse>,
+    /// Turns of the course generators that cycle through their cases.
+    course_turns: [u32; 4],
     balances: HashMap<(i64, &'static str, Kind), (i64, i64)>,
     done: Vec<Done>,
     /// Keys that were refused, per actor: still unused.
@@ -781,6 +849,8 @@ impl<'a> Sim<'a> {
             member_by_serial: HashMap::new(),
             next_serial: 1,
             claims: BTreeMap::new(),
+            courses: BTreeMap::new(),
+            course_turns: [0; 4],
             balances: HashMap::new(),
             done: Vec::new(),
             unused_keys: HashMap::new(),
@@ -920,6 +990,10 @@ impl<'a> Sim<'a> {
             3 => self.reuse_key(),
             4 => self.reverse(),
             _ => self.appeal(),
+        }
+        // Most steps also act on a treatment course.
+        if !self.members.is_empty() && self.rng.random_bool(0.7) {
+            self.course_step();
         }
     }
 
@@ -1232,6 +1306,7 @@ impl<'a> Sim<'a> {
                 provider: provider.to_owned(),
                 diagnosis,
                 items,
+                authorization_id: None,
             }
         };
         // An item repeated within the claim: the second one is a duplicate
@@ -1300,6 +1375,7 @@ impl<'a> Sim<'a> {
         extra: &Evidence,
         mut paid_before: HashSet<Fingerprint>,
         balance: &mut (i64, i64),
+        appealed: Option<i64>,
     ) -> BTreeMap<usize, ModelItem> {
         let member = &self.members[&spec.member_id];
         let (def, enrollment) = match product {
@@ -1343,6 +1419,7 @@ impl<'a> Sim<'a> {
             let eligible = item.eligible();
             let fingerprint = spec.fingerprint(index);
             let mut reasons: Vec<&'static str> = Vec::new();
+            let mut cycle = None;
             if let Some(reason) = claim_denial {
                 reasons.push(reason);
             } else {
@@ -1350,6 +1427,8 @@ impl<'a> Sim<'a> {
                     match FORMULARY.iter().find(|d| d.atc == atc) {
                         None => reasons.push("not_on_formulary"),
                         Some(drug) => {
+                            let course = self.course_verdict(spec, drug, item, appealed);
+                            cycle = course.cycle;
                             if !drug.indications.iter().any(|p| code_in(p, &spec.diagnosis)) {
                                 reasons.push("indication_mismatch");
                             }
@@ -1358,9 +1437,10 @@ impl<'a> Sim<'a> {
                                     .iter()
                                     .filter(|(i, _)| *i == index)
                                     .flat_map(|(_, m)| m.iter());
-                                let shown = markers.iter().chain(evidence).any(|(m, positive)| {
-                                    *positive && m.eq_ignore_ascii_case(required)
-                                });
+                                let shown = course.meets_biomarker
+                                    || markers.iter().chain(evidence).any(|(m, positive)| {
+                                        *positive && m.eq_ignore_ascii_case(required)
+                                    });
                                 if !shown {
                                     reasons.push("biomarker_required");
                                 }
@@ -1368,6 +1448,7 @@ impl<'a> Sim<'a> {
                             if !drug.providers.contains(&spec.provider.as_str()) {
                                 reasons.push("not_designated_provider");
                             }
+                            reasons.extend(course.reasons);
                         }
                     }
                 }
@@ -1391,6 +1472,8 @@ impl<'a> Sim<'a> {
                         balance_before: before,
                         balance_after: before,
                         carried_over: false,
+                        authorization_id: spec.authorization_id,
+                        cycle,
                     },
                 );
                 continue;
@@ -1433,6 +1516,8 @@ impl<'a> Sim<'a> {
                     balance_before: before,
                     balance_after: *balance,
                     carried_over: false,
+                    authorization_id: spec.authorization_id,
+                    cycle,
                 },
             );
         }
@@ -1447,8 +1532,18 @@ impl<'a> Sim<'a> {
     }
 
     fn predict_claim(&self, spec: &ClaimSpec) -> Expect {
+        // A course is named on a drug claim of exactly one item.
+        if spec.authorization_id.is_some() && (spec.kind != Kind::Drug || spec.items.len() != 1) {
+            return Expect::Invalid("authorization_not_allowed");
+        }
         if !self.members.contains_key(&spec.member_id) {
             return Expect::Invalid("unknown_member");
+        }
+        if spec
+            .authorization_id
+            .is_some_and(|id| !self.courses.contains_key(&id))
+        {
+            return Expect::Invalid("unknown_authorization");
         }
         Expect::Fresh
     }
@@ -1467,6 +1562,7 @@ impl<'a> Sim<'a> {
             &Vec::new(),
             paid_elsewhere,
             &mut balance,
+            None,
         );
         let items: Vec<ModelItem> = decided.into_values().collect();
         let posted = items.iter().fold((0, 0), |acc, i| {
@@ -1502,6 +1598,7 @@ impl<'a> Sim<'a> {
             }
         }
         self.claims.insert(id, claim);
+        self.note_dispensing(id, None);
         self.check_claim_body(id, body, 1);
         self.touched.insert(spec.member_id);
     }
@@ -1617,6 +1714,11 @@ impl<'a> Sim<'a> {
                 got["carried_over"], want.carried_over,
                 "{here}: carried over"
             );
+            assert_eq!(
+                (got["authorization_id"].as_i64(), got["cycle"].as_u64()),
+                (want.authorization_id, want.cycle.map(u64::from)),
+                "{here}: authorisation and cycle"
+            );
             let balance = |v: &Value| (fen_of(&v["deductible_met"]), fen_of(&v["paid"]));
             let before = balance(&got["balance_before"]);
             let after = balance(&got["balance_after"]);
@@ -1704,6 +1806,13 @@ impl<'a> Sim<'a> {
         self.check_claim_body(claim_id, body, decisions);
         self.touched.insert(member);
         self.note("reversed");
+        if self.claims[&claim_id]
+            .items
+            .iter()
+            .any(|i| i.paid && i.cycle.is_some())
+        {
+            self.note("dispensing reversed");
+        }
     }
 
     // -- appeals ------------------------------------------------------------
@@ -1818,6 +1927,7 @@ impl<'a> Sim<'a> {
             evidence,
             paid_before,
             &mut balance,
+            Some(claim_id),
         );
         let mut items = claim.items.clone();
         for item in items.iter_mut().filter(|i| i.paid) {
@@ -1845,6 +1955,7 @@ impl<'a> Sim<'a> {
         self.check_claim_body(claim_id, body, decisions);
         self.touched.insert(claim.spec.member_id);
         self.note("appeal decided");
+        self.note_dispensing(claim_id, Some(&claim.items));
     }
 
     // -- retries and reused keys -------------------------------------------
@@ -1894,6 +2005,31 @@ impl<'a> Sim<'a> {
                     evidence,
                 }
             }
+            (Request::Authorize(spec), _) => {
+                let mut spec = spec.clone();
+                spec.cycles += 1;
+                Request::Authorize(spec)
+            }
+            (
+                Request::Followup {
+                    course,
+                    assessed_on,
+                    response,
+                },
+                _,
+            ) => Request::Followup {
+                course: *course,
+                assessed_on: *assessed_on,
+                response: if *response == "stable_disease" {
+                    "partial_response"
+                } else {
+                    "stable_disease"
+                },
+            },
+            (Request::Cancel { course, reason }, _) => Request::Cancel {
+                course: *course,
+                reason: format!("{reason} (again)"),
+            },
         };
         self.send(done.actor, done.key, request, false);
     }
@@ -1907,7 +2043,11 @@ impl<'a> Sim<'a> {
             .iter()
             .find(|d| d.actor == actor && d.key == key)
             .cloned();
+        // A course request is validated before its key is looked up: once
+        // its start has passed, even a retry is refused.
+        let start_passed = matches!(&request, Request::Authorize(spec) if spec.start < self.today);
         let expect = match (&stored, retry) {
+            _ if start_passed => Expect::Invalid("start_in_the_past"),
             (Some(done), true) => Expect::Replay(done.body.clone()),
             (Some(_), false) => Expect::KeyReused,
             (None, true) => unreachable!("retries are of requests that took effect"),
@@ -1916,6 +2056,13 @@ impl<'a> Sim<'a> {
                 Request::Claim(spec) => self.predict_claim(spec),
                 Request::Reverse { claim_id, reason } => self.predict_reverse(*claim_id, reason),
                 Request::Appeal { claim_id, evidence } => self.predict_appeal(*claim_id, evidence),
+                Request::Authorize(spec) => self.predict_authorize(spec),
+                Request::Followup {
+                    course,
+                    assessed_on,
+                    ..
+                } => self.predict_followup(*course, *assessed_on),
+                Request::Cancel { course, reason } => self.predict_cancel(*course, reason),
             },
         };
         // Content is compared in canonical form: a retry may be written
@@ -1945,6 +2092,13 @@ impl<'a> Sim<'a> {
             Request::Appeal { claim_id, evidence } => {
                 format!("appeal claim {claim_id} with {evidence:?}")
             }
+            Request::Authorize(s) => format!("request a course: {s:?}"),
+            Request::Followup {
+                course,
+                assessed_on,
+                response,
+            } => format!("follow-up of course {course} on {assessed_on}: {response}"),
+            Request::Cancel { course, reason } => format!("cancel course {course} ({reason:?})"),
         };
         self.log(format!(
             "[{} {actor} {key}{}] {summary}; expect {}",
@@ -1993,8 +2147,36 @@ impl<'a> Sim<'a> {
                 *claim_id,
                 &evidence_json(evidence),
             )),
+            Request::Authorize(spec) => as_json(authorizations::request(
+                self.conn,
+                &ctx,
+                &key,
+                &spec.submission(style != 0),
+            )),
+            Request::Followup {
+                course,
+                assessed_on,
+                response,
+            } => as_json(authorizations::record_followup(
+                self.conn,
+                &ctx,
+                &key,
+                *course,
+                &courses::assessment(*assessed_on, response),
+            )),
+            Request::Cancel { course, reason } => as_json(authorizations::cancel(
+                self.conn,
+                &ctx,
+                &key,
+                *course,
+                &courses::cancel_submission(reason, style != 0),
+            )),
         };
+        let was_stored = stored.is_some();
         let refused = |sim: &mut Sim<'_>| {
+            if was_stored {
+                return;
+            }
             sim.unused_keys
                 .entry(actor.clone())
                 .or_default()
@@ -2017,6 +2199,13 @@ impl<'a> Sim<'a> {
                     Request::Appeal { claim_id, evidence } => {
                         self.apply_appeal(*claim_id, evidence, &recorded.body)
                     }
+                    Request::Authorize(spec) => self.apply_authorize(spec, &recorded.body),
+                    Request::Followup {
+                        course,
+                        assessed_on,
+                        response,
+                    } => self.apply_followup(*course, *assessed_on, response, &recorded.body),
+                    Request::Cancel { course, .. } => self.apply_cancel(*course, &recorded.body),
                 }
                 self.done.push(Done {
                     actor: actor.clone(),
@@ -2051,8 +2240,10 @@ impl<'a> Sim<'a> {
     // -- balances -----------------------------------------------------------
 
     fn check_cover(&mut self, member_id: i64) {
-        let cover = enrollment::coverage(self.conn, member_id).expect("coverage");
+        let cover =
+            authorizations::coverage_on(self.conn, member_id, self.today).expect("coverage");
         let member = &self.members[&member_id];
+        let mut reserves = (false, false);
         assert_eq!(
             cover.products.len(),
             member.enrollments.len(),
@@ -2080,6 +2271,9 @@ impl<'a> Sim<'a> {
                 ),
                 "member {member_id} {id}: coverage start, first covered day, waiver"
             );
+            let (reserved, capped) = self.check_cover_courses(member_id, id, product);
+            reserves.0 |= reserved;
+            reserves.1 |= capped;
             for benefit in &product.benefits {
                 let kind = match benefit.benefit.as_str() {
                     "inpatient" => Kind::Inpatient,
@@ -2105,6 +2299,13 @@ impl<'a> Sim<'a> {
                 );
             }
         }
+        if reserves.0 {
+            self.note("case reserve");
+        }
+        if reserves.1 {
+            self.note("case reserve capped");
+        }
+        self.check_member_courses(member_id);
     }
 
     /// Every balance of every member, in the model and in the ledger (read
@@ -2196,6 +2397,23 @@ impl<'a> Sim<'a> {
         assert_eq!(count("decisions"), decisions, "decisions stored");
         assert_eq!(count("reversals"), reversed, "reversals stored");
         assert_eq!(count("members"), self.members.len(), "members stored");
+        let assessments: usize = self.courses.values().map(|c| c.assessments.len()).sum();
+        let cancels = self
+            .courses
+            .values()
+            .filter(|c| c.cancelled_on.is_some())
+            .count();
+        assert_eq!(
+            count("authorizations"),
+            self.courses.len(),
+            "authorisations stored"
+        );
+        assert_eq!(
+            count("authorization_followups"),
+            assessments,
+            "follow-ups stored"
+        );
+        assert_eq!(count("authorization_cancels"), cancels, "cancels stored");
 
         // The run reached the situations it is meant to: a seed that never
         // pays past a limit or never reverses tests little.
@@ -2221,7 +2439,10 @@ impl<'a> Sim<'a> {
             "appeal decided",
             "replayed",
             "key reused",
-        ] {
+        ]
+        .into_iter()
+        .chain(courses::SITUATIONS.iter().copied())
+        {
             let seen = self.seen.get(what).copied().unwrap_or(0) > 0;
             if self.require_coverage {
                 assert!(seen, "the run never saw {what}: {:?}", self.seen);

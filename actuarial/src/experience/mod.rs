@@ -105,6 +105,20 @@ pub struct ClaimInput {
     pub paid_squared: f64,
 }
 
+/// The case reserve of one group's treatment courses as of the study's date (CNY): authorised
+/// cycles not yet dispensed, each member's total capped at their drug limit left.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CaseReserveRow {
+    pub group: String,
+    /// Members with a course reserved for.
+    pub members: u64,
+    /// Courses with a reserve of their own.
+    pub authorizations: u64,
+    /// CNY, after each member's cap.
+    pub case_reserve: f64,
+}
+
 /// Everything the study is computed from.
 #[derive(Debug, Clone)]
 pub struct StudyInput {
@@ -118,6 +132,8 @@ pub struct StudyInput {
     pub triangle: Option<Triangle>,
     /// Member-years in force in each service month.
     pub month_exposure: BTreeMap<String, f64>,
+    /// The case reserve of the specialty-drug courses by group.
+    pub case_reserves: Vec<CaseReserveRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -205,6 +221,16 @@ pub struct Study {
     pub bf_ibnr: Option<f64>,
     pub bf_ultimate_loss_ratio: Option<f64>,
     pub actual_vs_expected: Vec<AeRow>,
+    /// The case reserve of the specialty-drug courses by group, and in total (CNY): authorised
+    /// cycles not yet dispensed are known claims, so they are reserved case by case, on top of
+    /// the chain ladder's IBNR, which projects the payments of service months to date.
+    pub case_reserves: Vec<CaseReserveRow>,
+    pub case_reserve: f64,
+    /// IBNR (chain ladder) + case reserve.
+    pub outstanding: Option<f64>,
+    /// Chain-ladder ultimate + case reserve, and its ratio to earned premium.
+    pub ultimate_with_case_reserve: Option<f64>,
+    pub ultimate_with_case_reserve_loss_ratio: Option<f64>,
 }
 
 #[cfg(test)]
@@ -271,6 +297,7 @@ mod tests {
                 .into_iter()
                 .map(|(m, y)| (m.to_string(), y))
                 .collect(),
+            case_reserves: vec![],
         }
     }
 
@@ -328,6 +355,39 @@ mod tests {
             / 5000.0;
         assert!((a.ae_se.unwrap() - se).abs() < 1e-12);
         assert!((a.ae_high.unwrap() - (a.ae.unwrap() + Z_95 * se)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_case_reserve_is_added_to_ibnr_and_the_ultimate() {
+        let mut i = input();
+        i.case_reserves = vec![
+            CaseReserveRow {
+                group: "65-74/M/standard".into(),
+                members: 2,
+                authorizations: 3,
+                case_reserve: 700.0,
+            },
+            CaseReserveRow {
+                group: "40-54/F/standard".into(),
+                members: 1,
+                authorizations: 1,
+                case_reserve: 50.5,
+            },
+        ];
+        let s = study(&i, &basis());
+        let plain = study(&input(), &basis());
+        assert_eq!(s.case_reserve, 750.5);
+        assert_eq!(plain.case_reserve, 0.0);
+        // The chain ladder is that of the payments alone.
+        assert_eq!(s.ibnr, plain.ibnr);
+        assert_eq!(s.outstanding, Some(plain.ibnr.unwrap() + 750.5));
+        assert_eq!(
+            s.ultimate_with_case_reserve,
+            Some(plain.ultimate.unwrap() + 750.5)
+        );
+        let ratio = s.ultimate_with_case_reserve_loss_ratio.unwrap();
+        assert!((ratio - (plain.ultimate.unwrap() + 750.5) / 10_000.0).abs() < 1e-12);
+        assert_eq!(s.case_reserves, i.case_reserves);
     }
 
     #[test]

@@ -62,6 +62,22 @@ fn render_totals(out: &mut String, s: &Study) {
         num(s.bf_ibnr, 0),
         pct(s.bf_ultimate_loss_ratio)
     );
+    let _ = writeln!(
+        out,
+        "case reserve (specialty-drug courses, authorised cycles not dispensed) {:.0}  \
+         outstanding (IBNR + case reserve) {}  ultimate with case reserve {}  loss ratio {}",
+        s.case_reserve,
+        num(s.outstanding, 0),
+        num(s.ultimate_with_case_reserve, 0),
+        pct(s.ultimate_with_case_reserve_loss_ratio)
+    );
+    for r in &s.case_reserves {
+        let _ = writeln!(
+            out,
+            "  case reserve {}: {:.0} ({} courses of {} members)",
+            r.group, r.case_reserve, r.authorizations, r.members
+        );
+    }
     if let Some(e) = &s.reserve_error {
         let _ = writeln!(out, "no reserve: {e}");
     }

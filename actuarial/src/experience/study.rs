@@ -48,6 +48,11 @@ pub fn study(input: &StudyInput, basis: &Basis) -> Study {
     let paid: f64 = input.claims.iter().map(|c| c.paid).sum();
     let chain_ladder = reserves.chain_ladder;
     let bornhuetter_ferguson = reserves.bornhuetter_ferguson;
+    let chain_ladder_ibnr = chain_ladder.as_ref().map(|r| r.ibnr_total);
+    let case_reserve: f64 = input.case_reserves.iter().map(|r| r.case_reserve).sum();
+    let ultimate_with_case_reserve = chain_ladder
+        .as_ref()
+        .map(|r| r.ultimate_total + case_reserve);
     Study {
         product_id: input.product_id.clone(),
         as_of: input.as_of.clone(),
@@ -64,7 +69,7 @@ pub fn study(input: &StudyInput, basis: &Basis) -> Study {
         expected_loss_ratio: basis.expected_loss_ratio,
         paid,
         paid_loss_ratio: ratio(paid, earned_premium),
-        ibnr: chain_ladder.as_ref().map(|r| r.ibnr_total),
+        ibnr: chain_ladder_ibnr,
         ibnr_se: chain_ladder.as_ref().map(|r| r.mack_se_total),
         ultimate: chain_ladder.as_ref().map(|r| r.ultimate_total),
         ultimate_loss_ratio: chain_ladder
@@ -81,6 +86,12 @@ pub fn study(input: &StudyInput, basis: &Basis) -> Study {
         bornhuetter_ferguson,
         reserve_error: reserves.error,
         actual_vs_expected: actual_vs_expected(input, basis, &sums, &exposure),
+        case_reserves: input.case_reserves.clone(),
+        case_reserve,
+        outstanding: chain_ladder_ibnr.map(|ibnr| ibnr + case_reserve),
+        ultimate_with_case_reserve,
+        ultimate_with_case_reserve_loss_ratio: ultimate_with_case_reserve
+            .and_then(|u| ratio(u, earned_premium)),
     }
 }
 

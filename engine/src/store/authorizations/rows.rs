@@ -178,6 +178,8 @@ fn state_of(
 pub(crate) enum CoursesOf<'a> {
     Ids(&'a [i64]),
     Member(i64),
+    /// Every course decided against a product (the experience study).
+    Product(&'a str),
 }
 
 /// Reads courses with portable queries; the cycles paid on `except_claim`
@@ -196,6 +198,11 @@ pub(crate) fn read_courses(
             .load(conn)?,
         CoursesOf::Member(member_id) => authorizations::table
             .filter(authorizations::member_id.eq(member_id))
+            .order(authorizations::id.asc())
+            .select(AuthorizationRow::as_select())
+            .load(conn)?,
+        CoursesOf::Product(product_id) => authorizations::table
+            .filter(authorizations::product_id.eq(product_id))
             .order(authorizations::id.asc())
             .select(AuthorizationRow::as_select())
             .load(conn)?,

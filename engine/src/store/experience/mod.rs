@@ -17,8 +17,11 @@ use crate::db::DbConn;
 use crate::error::StoreError;
 use crate::store::products::{self, StoredProduct};
 
+mod case_reserve;
 mod sql;
 mod synthetic;
+
+pub use case_reserve::CaseReserveCell;
 
 use sql::{Dialect, Queries};
 pub use synthetic::{SyntheticClaim, SyntheticMember, bulk_load};
@@ -97,6 +100,8 @@ pub struct ExperienceData {
     pub enrolment: Vec<EnrolmentCell>,
     pub claims: Vec<ClaimCell>,
     pub payments: Vec<PaymentCell>,
+    /// The case reserve of the product's treatment courses as of the date, by group.
+    pub case_reserves: Vec<CaseReserveCell>,
 }
 
 /// Reads the aggregates of `product_id` up to and including `as_of` (China dates): three
@@ -123,33 +128,39 @@ pub fn read(
     // One read transaction, so the three aggregates see the same data; on PostgreSQL with room
     // for the hash joins and aggregates over a city's enrollments in memory rather than in
     // temporary files (the default work_mem is 4 MB).
-    let (enrolment, claim_rows, payments) = conn.transaction::<_, StoreError, _>(|conn| {
-        if let DbConn::Postgres(c) = conn {
-            c.batch_execute("SET LOCAL work_mem = '256MB'")?;
-        }
-        let enrolment: Vec<EnrolmentRow> =
-            on_backend!(conn, |c| diesel::sql_query(&queries.enrolment)
-                .bind::<Text, _>(product_id)
-                .bind::<diesel::sql_types::Date, _>(as_of)
-                .load(c)?);
-        let claim_rows: Vec<ClaimRow> = on_backend!(conn, |c| diesel::sql_query(&queries.claims)
-            .bind::<Text, _>(product_id)
-            .bind::<Timestamp, _>(cutoff)
-            .bind::<diesel::sql_types::Date, _>(as_of)
-            .load(c)?);
-        let payments: Vec<PaymentRow> = on_backend!(conn, |c| diesel::sql_query(&queries.payments)
-            .bind::<Text, _>(product_id)
-            .bind::<Timestamp, _>(cutoff)
-            .bind::<diesel::sql_types::Date, _>(as_of)
-            .load(c)?);
-        Ok((enrolment, claim_rows, payments))
-    })?;
+    let (enrolment, claim_rows, payments, case_reserves) =
+        conn.transaction::<_, StoreError, _>(|conn| {
+            if let DbConn::Postgres(c) = conn {
+                c.batch_execute("SET LOCAL work_mem = '256MB'")?;
+            }
+            let enrolment: Vec<EnrolmentRow> =
+                on_backend!(conn, |c| diesel::sql_query(&queries.enrolment)
+                    .bind::<Text, _>(product_id)
+                    .bind::<diesel::sql_types::Date, _>(as_of)
+                    .load(c)?);
+            let claim_rows: Vec<ClaimRow> =
+                on_backend!(conn, |c| diesel::sql_query(&queries.claims)
+                    .bind::<Text, _>(product_id)
+                    .bind::<Timestamp, _>(cutoff)
+                    .bind::<diesel::sql_types::Date, _>(as_of)
+                    .load(c)?);
+            let payments: Vec<PaymentRow> =
+                on_backend!(conn, |c| diesel::sql_query(&queries.payments)
+                    .bind::<Text, _>(product_id)
+                    .bind::<Timestamp, _>(cutoff)
+                    .bind::<diesel::sql_types::Date, _>(as_of)
+                    .load(c)?);
+            let case_reserves =
+                case_reserve::read(conn, &product.product, &queries, as_of, cutoff)?;
+            Ok((enrolment, claim_rows, payments, case_reserves))
+        })?;
     Ok(ExperienceData {
         product,
         as_of,
         enrolment: enrolment.into_iter().map(EnrolmentCell::from).collect(),
         claims: claim_rows.into_iter().map(ClaimCell::from).collect(),
         payments: payments.into_iter().map(PaymentCell::from).collect(),
+        case_reserves,
     })
 }
 

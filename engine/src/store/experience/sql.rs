@@ -12,6 +12,12 @@ pub(super) struct Queries {
     pub(super) enrolment: String,
     pub(super) claims: String,
     pub(super) payments: String,
+    /// The members with a course under the product: their pricing group, declared conditions
+    /// and drug benefit paid before the cutoff (placeholders: product id, cutoff).
+    pub(super) course_members: String,
+    /// The cycles of the product's courses paid by the cutoff on claims not reversed by then
+    /// (placeholders: product id, cutoff).
+    pub(super) dispensed: String,
 }
 
 impl Queries {
@@ -63,10 +69,38 @@ impl Queries {
             service_month = dialect.month("c.service_date"),
             payment_month = dialect.china_month("l.created_at"),
         );
+        let course_members = format!(
+            "SELECT e.member_id AS member_id, {band} AS age_band, m.sex AS sex, \
+               CASE WHEN e.declared_conditions <> '[]' THEN 1 ELSE 0 END AS preexisting, \
+               e.declared_conditions AS declared_conditions, \
+               CAST(COALESCE((SELECT SUM(l.paid_fen) FROM ledger_entries l \
+                 WHERE l.member_id = e.member_id AND l.product_id = e.product_id \
+                   AND l.benefit = 'specialty_drug' AND l.created_at < {cutoff}), 0) AS BIGINT) \
+                 AS drug_paid_fen \
+             FROM enrollments e JOIN members m ON m.id = e.member_id \
+             WHERE e.product_id = {product} \
+               AND e.member_id IN (SELECT a.member_id FROM authorizations a \
+                                   WHERE a.product_id = {product})",
+            product = p(1),
+            cutoff = p(2),
+        );
+        let dispensed = format!(
+            "SELECT p.authorization_id AS authorization_id, p.cycle AS cycle \
+             FROM paid_items p \
+             JOIN authorizations a ON a.id = p.authorization_id \
+             JOIN decisions d ON d.id = p.decision_id \
+             WHERE a.product_id = {product} AND p.cycle IS NOT NULL AND d.created_at < {cutoff} \
+               AND NOT EXISTS (SELECT 1 FROM reversals r \
+                               WHERE r.claim_id = p.claim_id AND r.created_at < {cutoff})",
+            product = p(1),
+            cutoff = p(2),
+        );
         Ok(Queries {
             enrolment,
             claims,
             payments,
+            course_members,
+            dispensed,
         })
     }
 }
