@@ -30,7 +30,7 @@ pub mod stats;
 pub mod sweep;
 pub mod table;
 
-pub use engine::{PricingError, RunOptions, price};
+pub use engine::{Cancellation, PricingError, RunOptions, price};
 pub use montecarlo::BLOCK_YEARS;
 pub use report::{render_report, sweep_csv};
 pub use results::PricingResults;
