@@ -155,7 +155,7 @@ impl Modify for BearerAuth {
         routes::authorizations::request, routes::authorizations::get_one,
         routes::authorizations::for_member, routes::authorizations::followup,
         routes::authorizations::cancel,
-        routes::pricing::start, routes::pricing::status,
+        routes::pricing::start, routes::pricing::status, routes::pricing::cancel,
         routes::tokens::revoke,
         routes::fhir::get_claim, routes::fhir::get_claim_response, routes::fhir::get_explanation_of_benefit,
         routes::fhir::search_explanation_of_benefit, routes::fhir::get_coverage,

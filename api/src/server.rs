@@ -326,6 +326,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(routes::authorizations::cancel)
     .service(routes::pricing::start)
     .service(routes::pricing::status)
+    .service(routes::pricing::cancel)
     .service(routes::tokens::revoke)
     .service(routes::fhir::get_claim)
     .service(routes::fhir::get_claim_response)

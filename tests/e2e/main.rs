@@ -18,5 +18,6 @@ mod experience;
 mod fhir;
 mod morbidity;
 mod pricing;
+mod pricing_bounds;
 mod probes;
 mod reserve;
