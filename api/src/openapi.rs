@@ -402,6 +402,20 @@ mod tests {
     }
 
     #[test]
+    fn a_pricing_run_lists_its_statuses_and_its_cancel() {
+        let document = document();
+        let row = &document["components"]["schemas"]["PricingRunRow"];
+        assert_eq!(
+            row["properties"]["status"]["enum"],
+            serde_json::json!(engine::store::pricing_runs::STATUSES)
+        );
+        let cancel = &document["paths"]["/v1/pricing/runs/{id}/cancel"]["post"];
+        for status in ["200", "403", "404", "409"] {
+            assert!(cancel["responses"][status].is_object(), "{status}");
+        }
+    }
+
+    #[test]
     fn the_pricing_run_takes_json_and_toml() {
         let document = document();
         let content = document["paths"]["/v1/pricing/runs"]["post"]["requestBody"]["content"]
