@@ -31,9 +31,11 @@ pub mod stats;
 pub mod sweep;
 pub mod table;
 
-pub use engine::{PricingError, RunOptions, price};
+pub use engine::{Cancellation, PricingError, RunOptions, price};
 pub use montecarlo::BLOCK_YEARS;
 pub use report::{render_report, sweep_csv};
 pub use results::PricingResults;
-pub use scenario::{Method, Scenario, ScenarioError, ScenarioParts};
+pub use scenario::{
+    MODEL_BUILD_MEMBER_YEARS, Method, Scenario, ScenarioError, ScenarioParts, WorkEstimate,
+};
 pub use table::{BuiltinTables, DirResolver, NoTables, TableResolver};

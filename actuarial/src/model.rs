@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, Distribution};
 use rayon::prelude::*;
 
-use crate::engine::PricingError;
+use crate::engine::{Cancellation, PricingError};
 use crate::factors::{FactorGrid, Multipliers, scale_frequency, scale_severity};
 use crate::member::{PayoutDistribution, Resolution};
 use crate::scenario::{Benefit, Scenario};
@@ -97,18 +97,23 @@ fn binomial(n: u64, p: f64, rng: &mut ChaCha8Rng) -> u64 {
     Binomial::new(n, p).map_or(0, |b| b.sample(rng))
 }
 
-pub fn build_models(scenario: &Scenario) -> Result<Vec<GroupModel>, PricingError> {
-    build_models_at(scenario, Resolution::default())
+pub fn build_models(
+    scenario: &Scenario,
+    cancel: Option<&Cancellation>,
+) -> Result<Vec<GroupModel>, PricingError> {
+    build_models_at(scenario, Resolution::default(), cancel)
 }
 
 /// The models of every group with no risk factor applied.
 pub fn build_models_at(
     scenario: &Scenario,
     resolution: Resolution,
+    cancel: Option<&Cancellation>,
 ) -> Result<Vec<GroupModel>, PricingError> {
     (0..scenario.groups().len())
         .into_par_iter()
         .map(|g| {
+            Cancellation::check(cancel)?;
             let inpatient = build_one(scenario, g, Benefit::Inpatient, (1.0, 1.0), resolution)?;
             let drug = build_one(scenario, g, Benefit::SpecialtyDrug, (1.0, 1.0), resolution)?;
             Ok(GroupModel::new(
@@ -160,11 +165,12 @@ pub struct FactorModels {
 }
 
 impl FactorModels {
-    pub fn build(scenario: &Scenario) -> Result<Self, PricingError> {
+    /// Checks `cancel` before each group's (or each distinct distribution's) models.
+    pub fn build(scenario: &Scenario, cancel: Option<&Cancellation>) -> Result<Self, PricingError> {
         let factors = scenario.risk_factors();
         let grid = FactorGrid::new(factors);
         if factors.is_empty() {
-            return Ok(Self::without_factors(build_models(scenario)?));
+            return Ok(Self::without_factors(build_models(scenario, cancel)?));
         }
         // Distinct (group, benefit, frequency scale, cost scale) across the grid, built once each.
         type Key = (usize, Benefit, u64, u64);
@@ -195,6 +201,7 @@ impl FactorModels {
         let unit_built: Vec<Option<Arc<PayoutDistribution>>> = unit
             .par_iter()
             .map(|&(g, b, _, c)| {
+                Cancellation::check(cancel)?;
                 build_one(scenario, g, b, (1.0, f64::from_bits(c)), FACTOR_RESOLUTION)
             })
             .collect::<Result<_, _>>()?;
@@ -203,6 +210,7 @@ impl FactorModels {
         let built: Vec<Option<Arc<PayoutDistribution>>> = keys
             .par_iter()
             .map(|&(g, b, f, c)| {
+                Cancellation::check(cancel)?;
                 let scale = (f64::from_bits(f), f64::from_bits(c));
                 if let Some(Some(base)) = unit.get(&(g, b, 1f64.to_bits(), c)) {
                     let p = event_probability(scenario, g, b);

@@ -9,13 +9,13 @@
 //! `ChaCha8Rng::seed_from_u64(seed)` on stream b, and block results are merged sequentially in
 //! block order. Neither depends on the thread count, so neither do the results.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::engine::{PricingError, RunOptions};
+use crate::engine::{Cancellation, PricingError, RunOptions};
 use crate::member::PayoutDistribution;
 use crate::model::FactorModels;
 use crate::stats::Moments;
@@ -136,14 +136,14 @@ fn run_block(
     seed: u64,
     block: u64,
     years: u64,
-    cancel: Option<&AtomicBool>,
+    cancel: Option<&Cancellation>,
 ) -> Option<BlockOut> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(block);
     let mut totals = Vec::with_capacity(years as usize);
     let mut groups = vec![GroupAcc::default(); factor_models.models[0].len()];
     for _ in 0..years {
-        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if cancel.is_some_and(Cancellation::is_cancelled) {
             return None;
         }
         let models = &factor_models.models[draw_combination(cumulative, &mut rng)];
@@ -202,6 +202,7 @@ pub fn simulate(
         .collect();
     let mut start = 0;
     while start < blocks {
+        Cancellation::check(options.cancel)?;
         let end = (start + wave).min(blocks);
         let outs: Vec<Option<BlockOut>> = (start..end)
             .into_par_iter()

@@ -28,6 +28,29 @@ pub const MAX_SWEEP_ROWS: usize = 10_000;
 /// The tail beyond the highest reported level (0.995) must hold at least this many
 /// portfolio-years, or VaR and TVaR there are not estimates at all.
 pub const MIN_TAIL_YEARS: f64 = 5.0;
+/// The work of building one group's member-level models (both benefits' payout distributions)
+/// and, under the exact method, combining them into the portfolio's, in simulated
+/// member-years. A sweep row rebuilds them all, so a sweep of many rows over many groups is
+/// long even when it simulates little. Measured by `cargo run --release -p actuarial --example
+/// admission_weights`: about 6e-2 s per group and row against 4e-9 s per simulated member-year
+/// (1.5e7 to 1.8e7 member-years, by method, on a 2-core build machine).
+pub const MODEL_BUILD_MEMBER_YEARS: f64 = 1.5e7;
+
+/// The work of a run in simulated member-years, for admission control.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorkEstimate {
+    /// The main run: its portfolio-years and one build of every group's models.
+    pub main: f64,
+    /// The sweep: every row's portfolio-years and its own build of every group's models.
+    pub sweep: f64,
+}
+
+impl WorkEstimate {
+    pub fn total(&self) -> f64 {
+        self.main + self.sweep
+    }
+}
+
 /// Levels at which VaR and TVaR are always reported.
 pub const REPORT_LEVELS: [f64; 3] = [0.95, 0.99, 0.995];
 
@@ -316,10 +339,18 @@ impl Scenario {
         self.groups.iter().map(|g| g.members).sum()
     }
 
-    /// Upper bound on the work of a run, for admission control: per portfolio-year, one unit per
-    /// group plus one per expected claim or drug need (payouts are sampled only for members with
-    /// a payout, of which there are at most that many), summed over the main run and the sweep.
+    /// Upper bound on the work of a run, for admission control, in simulated member-years:
+    /// [`WorkEstimate::main`] plus [`WorkEstimate::sweep`].
     pub fn work_units(&self) -> f64 {
+        self.work_estimate().total()
+    }
+
+    /// The work of the main run and of the sweep, each counting its simulation (per
+    /// portfolio-year, one unit per group plus one per expected claim or drug need: payouts are
+    /// sampled only for members with a payout, of which there are at most that many) and its
+    /// model building: every group's member-level models are built once for the main run and
+    /// again for every sweep row, each build weighing [`MODEL_BUILD_MEMBER_YEARS`].
+    pub fn work_estimate(&self) -> WorkEstimate {
         let per_year: f64 = self
             .groups
             .iter()
@@ -334,7 +365,14 @@ impl Scenario {
                 1.0 + g.members as f64 * events
             })
             .sum();
-        per_year * self.progress_total() as f64
+        let builds = self.groups.len() as f64 * MODEL_BUILD_MEMBER_YEARS;
+        let (sweep_years, sweep_rows) = self.sweep.as_ref().map_or((0, 0), |s| {
+            (s.simulations.saturating_mul(s.rows() as u64), s.rows())
+        });
+        WorkEstimate {
+            main: per_year * self.simulations as f64 + builds,
+            sweep: per_year * sweep_years as f64 + builds * sweep_rows as f64,
+        }
     }
 
     /// Portfolio-years simulated by a full run, the unit of progress reporting.

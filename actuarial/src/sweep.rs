@@ -1,6 +1,6 @@
 //! The sweep: the scenario re-priced at every combination of the swept terms and enrolment.
 
-use crate::engine::{PricingError, RunOptions, distribution, summarise};
+use crate::engine::{Cancellation, PricingError, RunOptions, distribution, summarise};
 use crate::model::{FactorModels, GroupModel};
 use crate::results::{SweepResult, SweepRow};
 use crate::scenario::{Benefit, Scenario, ScenarioError, SweepKey, SweepSpec, TermKind};
@@ -114,12 +114,13 @@ pub(crate) fn run(
     // member-level distributions of the previous row are then reused.
     let mut previous: Option<(Vec<u64>, FactorModels)> = None;
     for (row, values) in sweep_combinations(spec).into_iter().enumerate() {
+        Cancellation::check(options.cancel)?;
         let s = sweep_point(scenario, spec, &values)
             .map_err(|source| PricingError::SweepPoint { row, source })?;
         let key = term_key(spec, &values);
         let models = match previous.take() {
             Some((k, models)) if k == key => with_members(models, &s),
-            _ => FactorModels::build(&s)?,
+            _ => FactorModels::build(&s, options.cancel)?,
         };
         // The same seed and streams at every point: common random numbers make differences
         // between rows much less noisy than the rows themselves.

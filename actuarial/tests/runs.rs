@@ -2,9 +2,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use actuarial::{PricingError, RunOptions, price, sweep_csv};
+use actuarial::{Cancellation, PricingError, RunOptions, price, sweep_csv};
 use common::*;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -165,7 +165,8 @@ fn progress_reaches_the_total_and_cancel_stops() {
     )
     .unwrap();
     assert_eq!(progress.load(Ordering::Relaxed), s.progress_total());
-    let cancel = AtomicBool::new(true);
+    let cancel = Cancellation::new();
+    cancel.cancel();
     let r = price(
         &s,
         &RunOptions {
@@ -174,6 +175,79 @@ fn progress_reaches_the_total_and_cancel_stops() {
         },
     );
     assert!(matches!(r, Err(PricingError::Cancelled)));
+}
+
+/// SMALL with a sweep of `rows` deductibles: every row rebuilds the member-level models.
+fn swept(rows: usize, method: &str) -> actuarial::Scenario {
+    let deductibles: Vec<String> = (0..rows).map(|i| (10_000 + 10 * i).to_string()).collect();
+    let text = format!(
+        "{}\n[sweep]\nsimulations = 1000\ninpatient.deductible = [{}]\n",
+        SMALL.replace(
+            "method = \"monte_carlo\"",
+            &format!("method = \"{method}\"")
+        ),
+        deductibles.join(", ")
+    );
+    scenario(&text)
+}
+
+#[test]
+fn a_cancelled_run_stops_whatever_its_method_and_an_uncancelled_one_is_unchanged() {
+    for method in ["monte_carlo", "exact"] {
+        let s = swept(3, method);
+        let cancel = Cancellation::new();
+        let with = price(
+            &s,
+            &RunOptions {
+                cancel: Some(&cancel),
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        let without = run(&s);
+        assert_eq!(
+            serde_json::to_value(&with).unwrap(),
+            serde_json::to_value(&without).unwrap(),
+            "{method}"
+        );
+        cancel.cancel();
+        let stopped = price(
+            &s,
+            &RunOptions {
+                cancel: Some(&cancel),
+                ..RunOptions::default()
+            },
+        );
+        assert!(matches!(stopped, Err(PricingError::Cancelled)), "{method}");
+    }
+}
+
+#[test]
+fn a_sweep_cancelled_while_it_runs_stops_before_its_last_row() {
+    // Long by its size: 2,000 rows, each rebuilding its models and simulating 1,000 years.
+    let s = swept(2_000, "monte_carlo");
+    let progress = AtomicU64::new(0);
+    let cancel = Cancellation::new();
+    let total = s.progress_total();
+    let outcome = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Once the sweep has started (the main run is done), ask it to stop.
+            while progress.load(Ordering::Relaxed) <= s.simulations() {
+                std::thread::yield_now();
+            }
+            cancel.cancel();
+        });
+        price(
+            &s,
+            &RunOptions {
+                progress: Some(&progress),
+                cancel: Some(&cancel),
+                ..RunOptions::default()
+            },
+        )
+    });
+    assert!(matches!(outcome, Err(PricingError::Cancelled)));
+    assert!(progress.load(Ordering::Relaxed) < total);
 }
 
 #[test]

@@ -7,55 +7,6 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{FieldProblem, Problem};
 use crate::routes;
 
-/// Body of `POST /v1/authorizations`. Amounts are CNY with at most 2
-/// decimals, as numbers or strings.
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // Describes a body only; see the authorization request parser.
-pub struct AuthorizationRequestDoc {
-    member_id: i64,
-    /// ATC code, e.g. `L01EB03`.
-    drug: String,
-    /// ICD-10, e.g. `C34.1`.
-    diagnosis: String,
-    biomarkers: Option<Vec<engine::domain::Biomarker>>,
-    /// Hospital id of the prescriber.
-    prescriber: String,
-    /// Days one dispensing covers, 1 to 366.
-    cycle_days: u32,
-    /// 1 to 100,000.
-    quantity_per_cycle: u32,
-    /// List price per unit.
-    unit_price: String,
-    /// Default 0.
-    expected_basic_paid_per_cycle: Option<String>,
-    /// 1 to 366.
-    cycles: u32,
-    /// YYYY-MM-DD, not before today (China time).
-    start_date: String,
-}
-
-/// Body of `POST /v1/authorizations/{id}/followups`.
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // Describes a body only; see the authorization request parser.
-pub struct FollowupRequestDoc {
-    /// YYYY-MM-DD, not before the course starts, not after today.
-    assessed_on: String,
-    /// `complete_response`, `partial_response`, `stable_disease` or
-    /// `progressive_disease` (RECIST 1.1).
-    response: String,
-}
-
-/// Body of `POST /v1/authorizations/{id}/cancel`.
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // Describes a body only; see the authorization request parser.
-pub struct CancelRequestDoc {
-    /// 1 to 500 characters.
-    reason: String,
-}
-
 /// Adds to every operation the error statuses the server's shared layers
 /// can answer it with, each an `application/problem+json` `Problem`: what
 /// the request parsing, the token check, the body limits and the database
@@ -204,15 +155,14 @@ impl Modify for BearerAuth {
         routes::authorizations::request, routes::authorizations::get_one,
         routes::authorizations::for_member, routes::authorizations::followup,
         routes::authorizations::cancel,
-        routes::pricing::start, routes::pricing::status, routes::pricing::report,
+        routes::pricing::start, routes::pricing::status, routes::pricing::report, routes::pricing::cancel,
         routes::tokens::revoke,
         routes::fhir::get_claim, routes::fhir::get_claim_response, routes::fhir::get_explanation_of_benefit,
         routes::fhir::search_explanation_of_benefit, routes::fhir::get_coverage,
         routes::audit::events, routes::audit::verify, routes::audit::export,
         routes::ops::healthz, routes::ops::readyz, routes::ops::metrics,
     ),
-    components(schemas(Problem, FieldProblem, engine::domain::Biomarker, engine::domain::Product,
-        AuthorizationRequestDoc, FollowupRequestDoc, CancelRequestDoc)),
+    components(schemas(Problem, FieldProblem, engine::domain::Biomarker, engine::domain::Product)),
     modifiers(&BearerAuth, &SharedErrors),
 )]
 pub struct ApiDoc;
@@ -364,6 +314,105 @@ mod tests {
             header["schema"]["maxLength"],
             engine::store::idempotency::MAX_KEY_LENGTH
         );
+    }
+
+    /// The body schema of `POST path`, resolved.
+    fn body_of<'a>(document: &'a Value, path: &str) -> &'a Value {
+        let body = &document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        resolve(document, body)
+    }
+
+    fn required_of(schema: &Value) -> Vec<&str> {
+        schema["required"]
+            .as_array()
+            .expect("required fields")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn the_course_bodies_carry_the_validation_constraints() {
+        use engine::domain::authorization_request::{
+            MAX_CYCLE_DAYS, MAX_CYCLES, MAX_QUANTITY_PER_CYCLE,
+        };
+        let document = document();
+        let request = body_of(&document, "/v1/authorizations");
+        assert_eq!(request["additionalProperties"], false);
+        let mut required = required_of(request);
+        required.sort_unstable();
+        assert_eq!(
+            required,
+            [
+                "cycle_days",
+                "cycles",
+                "diagnosis",
+                "drug",
+                "member_id",
+                "prescriber",
+                "quantity_per_cycle",
+                "start_date",
+                "unit_price"
+            ]
+        );
+        let fields = &request["properties"];
+        for (field, most) in [
+            ("cycle_days", MAX_CYCLE_DAYS),
+            ("quantity_per_cycle", MAX_QUANTITY_PER_CYCLE),
+            ("cycles", MAX_CYCLES),
+        ] {
+            assert_eq!(fields[field]["minimum"], 1, "{field}");
+            assert_eq!(fields[field]["maximum"], most, "{field}");
+        }
+        assert_eq!(fields["member_id"]["minimum"], 1);
+        let drug = fields["drug"]["pattern"].as_str().expect("a drug pattern");
+        assert!(
+            drug.contains(engine::domain::codes::ATC_INPUT_PATTERN),
+            "{drug}"
+        );
+        let diagnosis = fields["diagnosis"]["pattern"].as_str().expect("a pattern");
+        assert!(
+            diagnosis.contains(engine::domain::codes::ICD10_INPUT_PATTERN),
+            "{diagnosis}"
+        );
+        assert_eq!(
+            fields["unit_price"]["oneOf"][0]["pattern"],
+            engine::domain::money::AMOUNT_INPUT_PATTERN
+        );
+        assert_eq!(fields["start_date"]["format"], "date");
+
+        let followup = body_of(&document, "/v1/authorizations/{id}/followups");
+        assert_eq!(followup["additionalProperties"], false);
+        assert_eq!(required_of(followup), ["assessed_on", "response"]);
+        let response = resolve(&document, &followup["properties"]["response"]);
+        assert_eq!(
+            response["enum"],
+            serde_json::json!([
+                "complete_response",
+                "partial_response",
+                "stable_disease",
+                "progressive_disease"
+            ])
+        );
+
+        let cancel = body_of(&document, "/v1/authorizations/{id}/cancel");
+        assert_eq!(cancel["additionalProperties"], false);
+        assert_eq!(required_of(cancel), ["reason"]);
+        assert!(cancel["properties"]["reason"]["pattern"].is_string());
+    }
+
+    #[test]
+    fn a_pricing_run_lists_its_statuses_and_its_cancel() {
+        let document = document();
+        let row = &document["components"]["schemas"]["PricingRunRow"];
+        assert_eq!(
+            row["properties"]["status"]["enum"],
+            serde_json::json!(engine::store::pricing_runs::STATUSES)
+        );
+        let cancel = &document["paths"]["/v1/pricing/runs/{id}/cancel"]["post"];
+        for status in ["200", "403", "404", "409"] {
+            assert!(cancel["responses"][status].is_object(), "{status}");
+        }
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub enum Action<'a> {
     StartPricingRun,
     /// `GET /v1/pricing/runs/{id}` and its `/report.html`.
     ReadPricingRun,
+    /// `POST /v1/pricing/runs/{id}/cancel`.
+    CancelPricingRun,
     /// `GET /v1/audit/events`, `/verify`, `/export`.
     ReadAuditLog,
     /// `GET /v1/products/{id}/experience`: the portfolio's claims experience and reserves.
@@ -95,6 +97,7 @@ pub fn authorize(principal: &Principal, action: Action<'_>) -> Result<(), Forbid
         (ReverseClaim, Insurer) => Ok(()),
         (StartPricingRun, Insurer) => Ok(()),
         (ReadPricingRun, Insurer | Auditor) => Ok(()),
+        (CancelPricingRun, Insurer) => Ok(()),
         (ReadAuditLog, Auditor | Insurer) => Ok(()),
         (ReadExperience, Insurer | Auditor) => Ok(()),
         (RevokeToken, Insurer) => Ok(()),
@@ -196,6 +199,7 @@ mod tests {
             (Action::ReverseClaim, "..Y."),
             (Action::StartPricingRun, "..Y."),
             (Action::ReadPricingRun, "..YY"),
+            (Action::CancelPricingRun, "..Y."),
             (Action::ReadAuditLog, "..YY"),
             (Action::ReadExperience, "..YY"),
             (Action::RevokeToken, "..Y."),

@@ -327,6 +327,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(routes::pricing::start)
     .service(routes::pricing::status)
     .service(routes::pricing::report)
+    .service(routes::pricing::cancel)
     .service(routes::tokens::revoke)
     .service(routes::fhir::get_claim)
     .service(routes::fhir::get_claim_response)

@@ -115,6 +115,12 @@ fn every_endpoint_refuses_a_missing_token_and_the_wrong_role() {
                 vec![&own, &provider],
             ),
             (
+                "POST",
+                "/v1/pricing/runs/1/cancel".into(),
+                Value::Null,
+                vec![&own, &provider, &auditor],
+            ),
+            (
                 "GET",
                 "/v1/audit/events".into(),
                 Value::Null,

@@ -18,6 +18,7 @@ mod experience;
 mod fhir;
 mod morbidity;
 mod pricing;
+mod pricing_bounds;
 mod pricing_report;
 mod probes;
 mod reserve;

@@ -155,6 +155,7 @@ pub(super) fn mixed_moments(models: &FactorModels) -> (f64, f64) {
 pub(super) fn factor_summary(
     scenario: &Scenario,
     models: &FactorModels,
+    cancel: Option<&Cancellation>,
 ) -> Result<FactorSummary, PricingError> {
     let cond = conditional_moments(models);
     let w = &models.grid.weights;
@@ -203,7 +204,7 @@ pub(super) fn factor_summary(
             }
         })
         .collect();
-    let base = FactorModels::without_factors(crate::model::build_models(scenario)?);
+    let base = FactorModels::without_factors(crate::model::build_models(scenario, cancel)?);
     let (lattice, _) = exact::portfolio(&base);
     let mut var = BTreeMap::new();
     let mut tvar = BTreeMap::new();

@@ -1,7 +1,7 @@
 //! A pricing run: build the member-level models, simulate, and assemble the results (with
 //! adverse selection and the sweep when the scenario asks for them).
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::adverse;
 use crate::member::PayoutError;
@@ -34,8 +34,39 @@ pub struct RunOptions<'a> {
     /// Incremented by the number of portfolio-years simulated; the total is
     /// [`Scenario::progress_total`].
     pub progress: Option<&'a AtomicU64>,
-    /// Checked between portfolio-years; when set the run stops with [`PricingError::Cancelled`].
-    pub cancel: Option<&'a AtomicBool>,
+    /// Checked between units of work; once cancelled the run stops with
+    /// [`PricingError::Cancelled`].
+    pub cancel: Option<&'a Cancellation>,
+}
+
+/// A request to stop a run, made from another thread (a user's cancel, a time budget) and
+/// checked by the run between units of work: sweep rows, each group's member-level models, and
+/// portfolio-years. A check is one relaxed atomic load and changes nothing, so a run that is
+/// never cancelled computes exactly what it computes without one.
+#[derive(Debug, Default)]
+pub struct Cancellation(AtomicBool);
+
+impl Cancellation {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the run to stop at its next check.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// `Err(Cancelled)` once `cancel` (if any) is cancelled.
+    pub(crate) fn check(cancel: Option<&Cancellation>) -> Result<(), PricingError> {
+        match cancel {
+            Some(c) if c.is_cancelled() => Err(PricingError::Cancelled),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,11 +110,11 @@ fn price_here(
     scenario: &Scenario,
     options: &RunOptions<'_>,
 ) -> Result<PricingResults, PricingError> {
-    let models = FactorModels::build(scenario)?;
+    let models = FactorModels::build(scenario, options.cancel)?;
     let run = distribution(scenario, &models, options)?;
     let mut results = assemble(scenario, &models, &run);
     if !scenario.risk_factors().is_empty() {
-        results.risk_factors = Some(factor_summary(scenario, &models)?);
+        results.risk_factors = Some(factor_summary(scenario, &models, options.cancel)?);
     }
     if let Some(spec) = scenario.adverse_selection() {
         results.adverse_selection = Some(adverse::analyse(scenario, &results, spec));
@@ -107,13 +138,8 @@ pub(crate) fn distribution(
     models: &FactorModels,
     options: &RunOptions<'_>,
 ) -> Result<Run, PricingError> {
+    Cancellation::check(options.cancel)?;
     if scenario.runs_exact() {
-        if options
-            .cancel
-            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
-        {
-            return Err(PricingError::Cancelled);
-        }
         let (lattice, error) = exact::portfolio(models);
         let groups = exact_group_results(scenario, models);
         let mean_error = models
@@ -124,7 +150,7 @@ pub(crate) fn distribution(
             .map(|(w, ms)| w * ms.iter().map(mean_error).sum::<f64>())
             .sum();
         if let Some(p) = options.progress {
-            p.fetch_add(scenario.simulations(), std::sync::atomic::Ordering::Relaxed);
+            p.fetch_add(scenario.simulations(), Ordering::Relaxed);
         }
         let moments = mixed_moments(models);
         // The variance of the total is sum n (E[Y^2] - E[Y]^2) per combination: its error is

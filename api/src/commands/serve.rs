@@ -13,7 +13,7 @@ use engine::store::tokens::{self, Role};
 use crate::clock::Clock;
 use crate::config::DatabaseArgs;
 use crate::metrics::Metrics;
-use crate::pricing_runs::{PricingLimits, PricingRuns};
+use crate::pricing_runs::{DEFAULT_MAX_MEMBER_YEARS, PricingLimits, PricingRuns};
 use crate::ratelimit::RateLimiter;
 use crate::state::{AppState, Limits};
 use crate::writer::ClaimWriter;
@@ -58,14 +58,21 @@ pub struct ServeArgs {
     #[arg(long, env = "PUHUI_PRICING_CONCURRENCY", default_value_t = 1)]
     pub pricing_concurrency: usize,
     /// Largest pricing run accepted (larger ones get 422), as the member-years
-    /// it simulates: portfolio-years x (groups + members expected to claim).
-    /// `scenarios/city-default.toml` at 20,000 portfolio-years is about 1e10.
+    /// of work it needs: portfolio-years x (groups + members expected to claim),
+    /// plus every group's model building for the main run and again for each
+    /// sweep row. `scenarios/city-default.toml` at 20,000 portfolio-years is
+    /// about 1e10.
     #[arg(
         long,
         env = "PUHUI_PRICING_MAX_MEMBER_YEARS",
-        default_value_t = 20_000_000_000
+        default_value_t = DEFAULT_MAX_MEMBER_YEARS
     )]
     pub pricing_max_member_years: u64,
+    /// Seconds a pricing run may take; a longer one is stopped and stored as
+    /// `timed_out`, and its slot is freed.
+    #[arg(long, env = "PUHUI_PRICING_MAX_SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub pricing_max_seconds: u64,
     /// Most claims decided in one write transaction (group commit); 1 commits
     /// each claim on its own. At most 1000, which keeps every statement of a
     /// batch within the databases' limits on bound parameters.
@@ -183,6 +190,7 @@ fn app_state(
         pricing: Arc::new(PricingRuns::new(PricingLimits {
             concurrency: args.pricing_concurrency.max(1),
             max_member_years: args.pricing_max_member_years,
+            max_run_time: std::time::Duration::from_secs(args.pricing_max_seconds),
         })),
         enrollment_limiter: RateLimiter::per_minute(args.enrollments_per_minute),
         claims,

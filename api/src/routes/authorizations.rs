@@ -26,7 +26,7 @@ async fn member_of(state: &Arc<AppState>, authorization_id: i64) -> Result<i64, 
 /// Requests a treatment course of a specialty drug; it is decided at once
 /// (status `active` with the cycles authorised, or `denied` with reasons).
 #[utoipa::path(post, path = "/v1/authorizations", tag = "authorizations",
-    request_body(content = crate::openapi::AuthorizationRequestDoc, content_type = "application/json"),
+    request_body(content = AuthorizationSubmission, content_type = "application/json"),
     params(crate::body::IdempotencyKeyHeader),
     responses((status = 201, description = "Decided: active or denied, with the cycles requested and authorised", body = engine::store::authorizations::AuthorizationView),
         (status = 409, description = "Idempotency key reused with another body", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -110,7 +110,7 @@ pub async fn for_member(
 /// denied. It does not decide again claims already decided.
 #[utoipa::path(post, path = "/v1/authorizations/{id}/followups", tag = "authorizations",
     params(("id" = i64, Path, minimum = 1, description = "Authorisation id"), crate::body::IdempotencyKeyHeader),
-    request_body(content = crate::openapi::FollowupRequestDoc, content_type = "application/json"),
+    request_body(content = AssessmentSubmission, content_type = "application/json"),
     responses((status = 201, description = "Recorded; the authorisation with it", body = engine::store::authorizations::AuthorizationView),
         (status = 409, description = "authorization_denied, or the key reused", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "assessed_on before the start or in the future, or an unknown response", body = crate::error::Problem, content_type = "application/problem+json")),
@@ -141,7 +141,7 @@ pub async fn followup(
 /// is still covered.
 #[utoipa::path(post, path = "/v1/authorizations/{id}/cancel", tag = "authorizations",
     params(("id" = i64, Path, minimum = 1, description = "Authorisation id"), crate::body::IdempotencyKeyHeader),
-    request_body(content = crate::openapi::CancelRequestDoc, content_type = "application/json"),
+    request_body(content = CancelSubmission, content_type = "application/json"),
     responses((status = 201, description = "Cancelled; the authorisation with its cancel", body = engine::store::authorizations::AuthorizationView),
         (status = 409, description = "not_active, or the key reused", body = crate::error::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]

@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::body;
 use crate::error::ApiError;
 use crate::policy::{Action, authorize};
-use crate::pricing_runs::Refusal;
+use crate::pricing_runs::{Refusal, Stop};
 use crate::state::AppState;
 
 use super::{note_read, path_id};
@@ -29,7 +29,7 @@ use super::{note_read, path_id};
         content((Object = "application/json"), (String = "application/toml"), (String = "application/x-toml"), (String = "text/plain"))),
     responses((status = 202, description = "Accepted; poll GET /v1/pricing/runs/{id}", body = RunAccepted,
             headers(("Location" = String, description = "The run's URL"))),
-        (status = 422, description = "Invalid or too large scenario"), (status = 429, description = "Too many runs at once")),
+        (status = 422, description = "Invalid or too large scenario (`simulations` or `sweep` named when too large)"), (status = 429, description = "Too many runs at once")),
     security(("bearer" = [])))]
 #[post("/v1/pricing/runs")]
 pub async fn start(
@@ -65,10 +65,14 @@ pub async fn start(
     })?;
     state.pricing.admit(&scenario).map_err(|refusal| match refusal {
         Refusal::Busy => ApiError::RateLimited(5),
-        Refusal::TooLarge { work, max } => ApiError::Validation(ValidationErrors::single(
-            "simulations",
+        Refusal::TooLarge { field, work, max } => ApiError::Validation(ValidationErrors::single(
+            field,
             "scenario_too_large",
-            format!("the run needs about {work:.3e} member-years of work; this server accepts at most {max}"),
+            format!(
+                "the run needs about {work:.3e} member-years of work (simulated portfolio-years, \
+                 and every group's models built again for each sweep row); this server accepts \
+                 at most {max}"
+            ),
         )),
     })?;
     let actor = principal.actor();
@@ -278,7 +282,7 @@ pub async fn status(
     params(("id" = i64, Path, minimum = 1, description = "Run id")),
     responses((status = 200, description = "The report page", content_type = "text/html", body = String),
         (status = 404, description = "No such run"),
-        (status = 409, description = "The run has not succeeded (still running, failed or interrupted): it has no results to draw")),
+        (status = 409, description = "The run has not succeeded (running, failed, interrupted, cancelled or timed out): it has no results to draw")),
     security(("bearer" = [])))]
 #[get("/v1/pricing/runs/{id}/report.html")]
 pub async fn report(
@@ -309,4 +313,36 @@ pub async fn report(
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(page))
+}
+
+/// Cancels a running run: it is `cancelled` at once, its computation stops
+/// at its next check between units of work, and its slot is free for
+/// another run. No Idempotency-Key: like the start of a run, a cancel
+/// stores nothing a retry could duplicate, and a repeated cancel changes
+/// nothing (409, the run has ended).
+#[utoipa::path(post, path = "/v1/pricing/runs/{id}/cancel", tag = "pricing",
+    params(("id" = i64, Path, minimum = 1, description = "Run id")),
+    responses((status = 200, description = "Cancelled; the run as it now stands", body = RunStatus),
+        (status = 404, description = "No such run"),
+        (status = 409, description = "run_not_running: the run has already ended (succeeded, failed, interrupted, cancelled or timed out)")),
+    security(("bearer" = [])))]
+#[post("/v1/pricing/runs/{id}/cancel")]
+pub async fn cancel(
+    state: web::Data<Arc<AppState>>,
+    req: HttpRequest,
+    Caller(principal): Caller,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&principal, Action::CancelPricingRun)?;
+    let id = path_id(&req, "id")?;
+    let actor = principal.actor();
+    let row = state
+        .run(move |conn, state| pricing_runs::cancel(conn, &state.context(&actor), id))
+        .await?;
+    state.pricing.stop(id, Stop::Cancelled);
+    let body = super::sorted_json(&RunStatus {
+        run: row,
+        progress: None,
+        results: None,
+    })?;
+    Ok(HttpResponse::Ok().json(body))
 }

@@ -5,11 +5,13 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::authorization::{Assessment, CourseRequest, Response};
 use super::claim::{Biomarker, DateProblem, biomarkers_field, check_hospital_id, parse_iso_date};
 use super::codes::{AtcCode, Icd10Code};
 use super::money::{Fen, parse_amount};
+use super::request_schemas;
 use super::validation::ValidationErrors;
 
 /// Bounds of a request. A cycle is at most a year's supply and a course at
@@ -18,33 +20,47 @@ use super::validation::ValidationErrors;
 pub const MAX_CYCLE_DAYS: u32 = 366;
 pub const MAX_CYCLES: u32 = 366;
 pub const MAX_QUANTITY_PER_CYCLE: u32 = 100_000;
-const MAX_REASON_CHARS: usize = 500;
+pub const MAX_REASON_CHARS: usize = 500;
 
-/// `POST /v1/authorizations`, as submitted.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `POST /v1/authorizations`, as submitted. Missing fields default to
+/// empty values and are then reported field by field; unknown fields are
+/// refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizationSubmission {
     #[serde(default)]
+    #[schema(required = true, minimum = 1)]
     pub member_id: i64,
     #[serde(default)]
+    #[schema(required = true, schema_with = super::codes::atc_input_schema)]
     pub drug: String,
     #[serde(default)]
+    #[schema(required = true, schema_with = super::codes::icd10_input_schema)]
     pub diagnosis: String,
     #[serde(default)]
+    #[schema(schema_with = request_schemas::biomarkers)]
     pub biomarkers: Option<Value>,
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::prescriber)]
     pub prescriber: String,
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::cycle_days)]
     pub cycle_days: Option<Value>,
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::quantity_per_cycle)]
     pub quantity_per_cycle: Option<Value>,
+    /// List price per unit.
     #[serde(default)]
+    #[schema(required = true, schema_with = super::money::amount_input_schema)]
     pub unit_price: Option<Value>,
     #[serde(default)]
+    #[schema(schema_with = request_schemas::expected_basic_paid)]
     pub expected_basic_paid_per_cycle: Option<Value>,
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::cycles)]
     pub cycles: Option<Value>,
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::start_date)]
     pub start_date: String,
 }
 
@@ -245,12 +261,15 @@ fn day_field(text: &str, field: &str, errors: &mut ValidationErrors) -> Option<N
 }
 
 /// `POST /v1/authorizations/{id}/followups`, as submitted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssessmentSubmission {
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::assessed_on)]
     pub assessed_on: String,
+    /// RECIST 1.1 overall response.
     #[serde(default)]
+    #[schema(required = true, value_type = Response)]
     pub response: String,
 }
 
@@ -297,14 +316,16 @@ pub fn validate_assessment(
 }
 
 /// `POST /v1/authorizations/{id}/cancel`, as submitted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelSubmission {
     #[serde(default)]
+    #[schema(required = true, schema_with = request_schemas::cancel_reason)]
     pub reason: String,
 }
 
-/// A cancel gives a reason of 1 to 500 characters; returns it trimmed.
+/// A cancel gives a reason of 1 to [`MAX_REASON_CHARS`] characters once
+/// trimmed; returns it trimmed.
 pub fn validate_cancel(submission: &CancelSubmission) -> Result<String, ValidationErrors> {
     let reason = submission.reason.trim();
     if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {

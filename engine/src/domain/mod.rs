@@ -39,3 +39,5 @@ pub use validation::{FieldError, ValidationErrors};
 mod adjudication_tests;
 #[cfg(test)]
 mod authorization_tests;
+#[cfg(test)]
+mod course_request_schema_tests;

@@ -7,6 +7,9 @@ use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema};
 use utoipa::openapi::{RefOr, Type};
 use utoipa::{PartialSchema, ToSchema};
 
+use super::authorization_request::{
+    MAX_CYCLE_DAYS, MAX_CYCLES, MAX_QUANTITY_PER_CYCLE, MAX_REASON_CHARS,
+};
 use super::claim::{
     Biomarker, DRUG_FIELDS, INPATIENT_FIELDS, MAX_BIOMARKERS, MAX_ITEMS, MAX_MARKER_CHARS,
     MAX_PROVIDER_ID_CHARS, MAX_QUANTITY, MIN_QUANTITY,
@@ -32,11 +35,20 @@ pub fn service_date() -> Schema {
     wire::date("YYYY-MM-DD, not after today in China; for a hospital stay, the admission date")
 }
 
-pub fn provider_id() -> Schema {
+/// A hospital's or pharmacy's id, as `check_hospital_id` takes it.
+fn hospital_id(description: &str) -> Schema {
     wire::text(
         format!("^[^{WHITE_SPACE}{CONTROL}]{{1,{MAX_PROVIDER_ID_CHARS}}}$"),
-        "The hospital or pharmacy, 1 to 64 characters without white space",
+        description,
     )
+}
+
+pub fn provider_id() -> Schema {
+    hospital_id("The hospital or pharmacy, 1 to 64 characters without white space")
+}
+
+pub fn prescriber() -> Schema {
+    hospital_id("The prescribing hospital, 1 to 64 characters without white space")
 }
 
 pub fn marker() -> Schema {
@@ -86,8 +98,9 @@ fn inpatient_item() -> Schema {
     )
 }
 
-fn drug_item() -> Schema {
-    let biomarkers: Schema = wire::one_of(
+/// A list of biomarker results, or null for none (`biomarkers_field`).
+pub fn biomarkers() -> Schema {
+    wire::one_of(
         [
             wire::array_of(
                 utoipa::openapi::Ref::from_schema_name(Biomarker::name()),
@@ -95,10 +108,18 @@ fn drug_item() -> Schema {
                 Some(MAX_BIOMARKERS),
             )
             .into(),
-            ObjectBuilder::new().schema_type(Type::Null).into(),
+            null(),
         ],
-        "Biomarker results, at most 32 (null is none)",
-    );
+        &format!("Biomarker results, at most {MAX_BIOMARKERS} (null is none)"),
+    )
+}
+
+fn null() -> Schema {
+    ObjectBuilder::new().schema_type(Type::Null).into()
+}
+
+fn drug_item() -> Schema {
+    let biomarkers = biomarkers();
     closed_object(
         "A dispensed specialty drug: eligible = quantity x unit_price - basic_paid",
         DRUG_FIELDS,
@@ -158,7 +179,64 @@ pub fn declared_conditions() -> Schema {
 
 /// A text of 1 to `max` characters once trimmed, such as a reversal's reason.
 pub fn reason(max: usize) -> Schema {
-    wire::trimmed_text(max, false, "Why, in 1 to 1000 characters once trimmed")
+    wire::trimmed_text(
+        max,
+        false,
+        &format!("Why, in 1 to {max} characters once trimmed"),
+    )
+}
+
+/// Why a course is cancelled.
+pub fn cancel_reason() -> Schema {
+    reason(MAX_REASON_CHARS)
+}
+
+/// A whole number from 1 to `most`, as `count_field` takes it.
+fn count(most: u32, description: &str) -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(most))
+        .description(Some(description))
+        .into()
+}
+
+pub fn cycle_days() -> Schema {
+    count(
+        MAX_CYCLE_DAYS,
+        &format!("Days one dispensing covers, 1 to {MAX_CYCLE_DAYS}"),
+    )
+}
+
+pub fn quantity_per_cycle() -> Schema {
+    count(
+        MAX_QUANTITY_PER_CYCLE,
+        &format!("Units dispensed per cycle, 1 to {MAX_QUANTITY_PER_CYCLE}"),
+    )
+}
+
+pub fn cycles() -> Schema {
+    count(
+        MAX_CYCLES,
+        &format!("Cycles of the course, 1 to {MAX_CYCLES}"),
+    )
+}
+
+/// A course's expected basic-insurance payment per cycle: absent or null is 0.
+pub fn expected_basic_paid() -> Schema {
+    wire::one_of(
+        [amount_input_schema(), null()],
+        "Expected basic medical insurance payment per cycle, at most quantity_per_cycle x \
+         unit_price (absent or null is 0)",
+    )
+}
+
+pub fn start_date() -> Schema {
+    wire::date("YYYY-MM-DD, not before today in China")
+}
+
+pub fn assessed_on() -> Schema {
+    wire::date("YYYY-MM-DD, not before the course starts and not after today in China")
 }
 
 /// The name and schema of every type these schemas refer to.

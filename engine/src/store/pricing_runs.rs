@@ -16,6 +16,28 @@ pub const SUCCEEDED: &str = "succeeded";
 pub const FAILED: &str = "failed";
 /// The server stopped while the run was going; it will not finish.
 pub const INTERRUPTED: &str = "interrupted";
+/// An insurer cancelled the run (`POST /v1/pricing/runs/{id}/cancel`).
+pub const CANCELLED: &str = "cancelled";
+/// The run took longer than the server's budget per run and was stopped.
+pub const TIMED_OUT: &str = "timed_out";
+/// Every status a run can have; all but `running` are final.
+pub const STATUSES: [&str; 6] = [
+    RUNNING,
+    SUCCEEDED,
+    FAILED,
+    INTERRUPTED,
+    CANCELLED,
+    TIMED_OUT,
+];
+
+/// How a run ended, as the run itself reports it.
+#[derive(Debug, Clone, Copy)]
+pub enum RunEnd<'a> {
+    Succeeded(&'a serde_json::Value),
+    Failed(&'a str),
+    /// Stopped at its budget; the text says which.
+    TimedOut(&'a str),
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = pricing_runs)]
@@ -24,7 +46,7 @@ pub struct PricingRunRow {
     pub requested_by: String,
     pub scenario_name: String,
     pub scenario_hash: String,
-    #[schema(pattern = "^(running|succeeded|failed|interrupted)$")]
+    #[schema(schema_with = status_schema)]
     pub status: String,
     pub error: Option<String>,
     #[serde(skip)]
@@ -35,6 +57,19 @@ pub struct PricingRunRow {
     #[serde(serialize_with = "crate::store::utc::option::serialize")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<NaiveDateTime>,
+}
+
+/// The schema of a run's `status`: one of [`STATUSES`].
+fn status_schema() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(STATUSES))
+        .description(Some(
+            "`running` until the run ends; then `succeeded`, `failed`, `interrupted` (the server \
+             stopped), `cancelled` (an insurer cancelled it) or `timed_out` (it exceeded the \
+             server's time budget per run)",
+        ))
+        .into()
 }
 
 pub fn start(
@@ -67,26 +102,36 @@ pub fn start(
     })
 }
 
-/// Records the end of a run: its results, or why it failed.
+/// Records the end of a run, as the run reports it: its results, or why it failed or stopped.
+/// A run no longer `running` (cancelled meanwhile) is left as it is; returns whether the row
+/// was updated.
 pub fn finish(
     conn: &mut DbConn,
     ctx: &WriteContext<'_>,
     id: i64,
-    outcome: Result<&serde_json::Value, &str>,
-) -> Result<(), StoreError> {
+    end: RunEnd<'_>,
+) -> Result<bool, StoreError> {
+    let (status, error, result) = match end {
+        RunEnd::Succeeded(value) => (SUCCEEDED, None, Some(serde_json::to_string(value)?)),
+        RunEnd::Failed(message) => (FAILED, Some(message), None),
+        RunEnd::TimedOut(message) => (TIMED_OUT, Some(message), None),
+    };
     write_transaction(conn, |conn| {
-        let (status, error, result) = match outcome {
-            Ok(value) => (SUCCEEDED, None, Some(serde_json::to_string(value)?)),
-            Err(message) => (FAILED, Some(message.to_owned()), None),
-        };
-        diesel::update(pricing_runs::table.find(id))
-            .set((
-                pricing_runs::status.eq(status),
-                pricing_runs::error.eq(error),
-                pricing_runs::result.eq(result),
-                pricing_runs::finished_at.eq(Some(audit::truncate_to_micros(ctx.now.naive_utc()))),
-            ))
-            .execute(conn)?;
+        let updated = diesel::update(
+            pricing_runs::table
+                .find(id)
+                .filter(pricing_runs::status.eq(RUNNING)),
+        )
+        .set((
+            pricing_runs::status.eq(status),
+            pricing_runs::error.eq(error),
+            pricing_runs::result.eq(&result),
+            pricing_runs::finished_at.eq(Some(audit::truncate_to_micros(ctx.now.naive_utc()))),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Ok(false);
+        }
         audit::append(
             conn,
             &ctx.keys.audit,
@@ -96,7 +141,47 @@ pub fn finish(
             &format!("pricing_run:{id}"),
             &serde_json::json!({ "run_id": id, "status": status }),
         )?;
-        Ok(())
+        Ok(true)
+    })
+}
+
+/// Cancels a running run on behalf of `ctx.actor`: it is `cancelled` from now on, whatever the
+/// computation still does before it reaches its next check. 404 for no such run, 409 when the
+/// run has already ended.
+pub fn cancel(
+    conn: &mut DbConn,
+    ctx: &WriteContext<'_>,
+    id: i64,
+) -> Result<PricingRunRow, StoreError> {
+    write_transaction(conn, |conn| {
+        let updated = diesel::update(
+            pricing_runs::table
+                .find(id)
+                .filter(pricing_runs::status.eq(RUNNING)),
+        )
+        .set((
+            pricing_runs::status.eq(CANCELLED),
+            pricing_runs::error.eq(Some(format!("cancelled by {}", ctx.actor))),
+            pricing_runs::finished_at.eq(Some(audit::truncate_to_micros(ctx.now.naive_utc()))),
+        ))
+        .execute(conn)?;
+        let row = get(conn, id)?;
+        if updated == 0 {
+            return Err(StoreError::conflict(
+                "run_not_running",
+                format!("pricing run {id} has already ended: it is {}", row.status),
+            ));
+        }
+        audit::append(
+            conn,
+            &ctx.keys.audit,
+            ctx.now,
+            ctx.actor,
+            "pricing_run.cancelled",
+            &format!("pricing_run:{id}"),
+            &serde_json::json!({ "run_id": id, "status": CANCELLED }),
+        )?;
+        Ok(row)
     })
 }
 
