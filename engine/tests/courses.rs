@@ -370,6 +370,37 @@ fn refused_requests_and_dispensings_store_nothing() {
 }
 
 #[test]
+fn a_retried_request_replays_after_its_start_has_passed() {
+    for t in backends() {
+        let keys = keys();
+        let member = setup(&t, &keys);
+        let mut conn = t.db.get().unwrap();
+        let request = course_request(member, 6);
+        let first = authorizations::request(
+            &mut conn,
+            &ctx_at(&keys, "insurer:1", 0),
+            "a1",
+            &request,
+        )
+        .unwrap();
+        assert!(!first.replayed);
+        // The next day the course has started: the lost answer comes back.
+        let tomorrow = ctx_at(&keys, "insurer:1", 1);
+        let retry = authorizations::request(&mut conn, &tomorrow, "a1", &request).unwrap();
+        assert!(retry.replayed);
+        assert_eq!(retry.json(), first.json());
+        assert_eq!(count(&mut conn, "authorizations"), 1);
+        // Under a new key the same request is refused: it would start in the past.
+        let error = authorizations::request(&mut conn, &tomorrow, "a2", &request).unwrap_err();
+        assert!(
+            matches!(&error, StoreError::Validation(e) if e.has_code("start_in_the_past")),
+            "{error:?}"
+        );
+        assert_eq!(count(&mut conn, "authorizations"), 1);
+    }
+}
+
+#[test]
 fn the_coverage_screen_shows_active_courses_and_the_case_reserve() {
     for t in backends() {
         let keys = keys();

@@ -2043,11 +2043,9 @@ impl<'a> Sim<'a> {
             .iter()
             .find(|d| d.actor == actor && d.key == key)
             .cloned();
-        // A course request is validated before its key is looked up: once
-        // its start has passed, even a retry is refused.
-        let start_passed = matches!(&request, Request::Authorize(spec) if spec.start < self.today);
+        // A course request's start is checked against today only when its
+        // key is new: a retry after the start has passed replays.
         let expect = match (&stored, retry) {
-            _ if start_passed => Expect::Invalid("start_in_the_past"),
             (Some(done), true) => Expect::Replay(done.body.clone()),
             (Some(_), false) => Expect::KeyReused,
             (None, true) => unreachable!("retries are of requests that took effect"),

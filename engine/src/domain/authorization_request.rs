@@ -65,14 +65,33 @@ pub struct AuthorizationSubmission {
 }
 
 /// Validates a request completely. `today_china` is the day of the request
-/// in China: a course may not start before it.
+/// in China: a course may not start before it. Every error is reported.
 pub fn validate_authorization(
     submission: &AuthorizationSubmission,
     today_china: NaiveDate,
 ) -> Result<CourseRequest, ValidationErrors> {
     let mut errors = ValidationErrors::new();
     let fields = RequestFields::parse(submission, &mut errors);
-    fields.check_together(today_china, &mut errors);
+    fields.check_together(&mut errors);
+    if let Some(start) = fields.start_date {
+        check_start_on(start, today_china, &mut errors);
+    }
+    match fields.into_request(submission) {
+        Some(request) if errors.is_empty() => Ok(request),
+        _ => Err(errors),
+    }
+}
+
+/// Validates a request's fields and the rules that join them, all but the
+/// one that depends on the day it is made (see [`check_start_date`]): the
+/// store checks that one only for a request not yet recorded under its
+/// Idempotency-Key, so that a retry after the start has passed replays.
+pub fn parse_authorization(
+    submission: &AuthorizationSubmission,
+) -> Result<CourseRequest, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let fields = RequestFields::parse(submission, &mut errors);
+    fields.check_together(&mut errors);
     match fields.into_request(submission) {
         Some(request) if errors.is_empty() => Ok(request),
         _ => Err(errors),
@@ -142,16 +161,9 @@ impl RequestFields {
         }
     }
 
-    /// The rules that join fields: the start is not in the past, and the
-    /// expected basic payment is no more than the cycle's gross cost.
-    fn check_together(&self, today_china: NaiveDate, errors: &mut ValidationErrors) {
-        if self.start_date.is_some_and(|start| start < today_china) {
-            errors.push(
-                "start_date",
-                "start_in_the_past",
-                format!("start_date is before today ({today_china})"),
-            );
-        }
+    /// The rule that joins fields: the expected basic payment is no more
+    /// than the cycle's gross cost.
+    fn check_together(&self, errors: &mut ValidationErrors) {
         if let (Some(price), Some(quantity), Some(expected)) = (
             self.unit_price,
             self.quantity_per_cycle,
@@ -182,6 +194,30 @@ impl RequestFields {
             cycles: self.cycles?,
             start_date: self.start_date?,
         })
+    }
+}
+
+/// A course may not start before the day it is requested (China time).
+pub fn check_start_date(
+    request: &CourseRequest,
+    today_china: NaiveDate,
+) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    check_start_on(request.start_date, today_china, &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+fn check_start_on(start: NaiveDate, today_china: NaiveDate, errors: &mut ValidationErrors) {
+    if start < today_china {
+        errors.push(
+            "start_date",
+            "start_in_the_past",
+            format!("start_date is before today ({today_china})"),
+        );
     }
 }
 

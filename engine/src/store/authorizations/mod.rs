@@ -27,7 +27,7 @@ use crate::domain::authorization::{
 };
 use crate::domain::authorization_request::{
     AssessmentSubmission, AuthorizationSubmission, CancelSubmission, validate_assessment,
-    validate_authorization, validate_cancel,
+    check_start_date, parse_authorization, validate_cancel,
 };
 use crate::domain::canonical::canonical_json;
 use crate::domain::product::Product;
@@ -49,7 +49,7 @@ pub fn request(
     submission: &AuthorizationSubmission,
 ) -> Result<Recorded<AuthorizationView>, StoreError> {
     let today = ctx.today_china();
-    let valid = validate_authorization(submission, today).map_err(StoreError::Validation)?;
+    let valid = parse_authorization(submission).map_err(StoreError::Validation)?;
     let canonical = canonical_json(&serde_json::to_value(&valid)?);
     write_transaction(conn, |conn| {
         idempotency::once(
@@ -58,7 +58,10 @@ pub fn request(
             idempotency_key,
             "authorization",
             &canonical,
-            |conn| decide_and_store(conn, ctx, &valid, today),
+            |conn| {
+                check_start_date(&valid, today).map_err(StoreError::Validation)?;
+                decide_and_store(conn, ctx, &valid, today)
+            },
         )
     })
 }
