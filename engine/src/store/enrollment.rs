@@ -394,8 +394,18 @@ fn benefit_cover(
 
 /// Deductible met and left, limit used and left, per benefit and product.
 pub fn coverage(conn: &mut DbConn, member_id: i64) -> Result<CoverageView, StoreError> {
+    Ok(coverage_with_rows(conn, member_id)?.0)
+}
+
+/// [`coverage`] with the enrollment rows and current products it was read
+/// from, one per entry of `products`, for a caller that adds to the screen.
+pub(crate) fn coverage_with_rows(
+    conn: &mut DbConn,
+    member_id: i64,
+) -> Result<(CoverageView, Vec<(EnrollmentRow, StoredProduct)>), StoreError> {
     member_row(conn, member_id)?;
     let mut products_cover = Vec::new();
+    let mut sources = Vec::new();
     for row in enrollment_rows(conn, member_id)? {
         let product = products::current(conn, &row.product_id)?;
         let balances = member_balances(conn, member_id, &row.product_id)?;
@@ -413,9 +423,11 @@ pub fn coverage(conn: &mut DbConn, member_id: i64) -> Result<CoverageView, Store
             courses: Vec::new(),
             case_reserve: Fen::ZERO,
         });
+        sources.push((row, product));
     }
-    Ok(CoverageView {
+    let view = CoverageView {
         member_id,
         products: products_cover,
-    })
+    };
+    Ok((view, sources))
 }
