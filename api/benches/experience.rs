@@ -124,7 +124,10 @@ fn main() -> Result<(), String> {
     if let DatabaseUrl::Postgres = DatabaseUrl::of(&args.database_url) {
         use diesel::connection::SimpleConnection;
         if let engine::DbConn::Postgres(c) = &mut *conn {
-            c.batch_execute("ANALYZE").map_err(|e| e.to_string())?;
+            // What autovacuum does to a table this size soon after a bulk load: statistics,
+            // and the visibility map that lets the exposure query read its index alone.
+            c.batch_execute("VACUUM (ANALYZE) enrollments; ANALYZE")
+                .map_err(|e| e.to_string())?;
         }
     }
     study(&mut conn, &product, &args)
@@ -238,13 +241,20 @@ fn fill(conn: &mut engine::DbConn, product: &Product, n: usize) -> Result<(), St
                SELECT 'fill:{done}:' || g, 'synthetic', 'synthetic', '', \
                       DATE '{start}' - (floor(random() * 36500))::int, \
                       CASE WHEN random() < 0.5 THEN 'male' ELSE 'female' END, TIMESTAMP '{start} 00:00:00' \
-               FROM generate_series(1, {count}) g RETURNING id) \
+               FROM generate_series(1, {count}) g RETURNING id, birth_date, sex) \
              INSERT INTO enrollments (member_id, product_id, product_version_id, insurance_type, \
-               declared_conditions, enrolled_on, coverage_start, waiting_waived, enrolled_by, created_at) \
+               declared_conditions, enrolled_on, coverage_start, waiting_waived, enrolled_by, created_at, \
+               age_band, sex, preexisting) \
              SELECT id, '{id}', (SELECT max(id) FROM product_versions WHERE product_id = '{id}'), \
-               'urban_employee', CASE WHEN random() < 0.1 THEN '[\"C34.1\"]' ELSE '[]' END, d, d, false, \
-               'synthetic', TIMESTAMP '{start} 00:00:00' \
-             FROM (SELECT id, DATE '{start}' + CASE WHEN random() < 0.7 THEN 0 \
+               'urban_employee', CASE WHEN pre THEN '[\"C34.1\"]' ELSE '[]' END, d, d, false, \
+               'synthetic', TIMESTAMP '{start} 00:00:00', \
+               CASE WHEN age >= 85 THEN '85+' WHEN age >= 75 THEN '75-84' WHEN age >= 65 THEN '65-74' \
+                    WHEN age >= 55 THEN '55-64' WHEN age >= 40 THEN '40-54' WHEN age >= 18 THEN '18-39' \
+                    ELSE '0-17' END, \
+               sex, pre \
+             FROM (SELECT id, sex, random() < 0.1 AS pre, \
+                     CAST(extract(year FROM age(DATE '{start}', birth_date)) AS INTEGER) AS age, \
+                     DATE '{start}' + CASE WHEN random() < 0.7 THEN 0 \
                      ELSE floor(random() * {window})::int END AS d FROM m) x",
             id = product.id,
         ))

@@ -41,6 +41,9 @@ diesel::table! {
         waiting_waived -> Bool,
         enrolled_by -> Text,
         created_at -> Timestamp,
+        age_band -> Text,
+        sex -> Text,
+        preexisting -> Bool,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod codes;
 pub mod course_rules;
 pub mod enrollment;
 pub mod money;
+pub mod pricing_group;
 pub mod product;
 pub mod request_schemas;
 pub mod resident_id;

@@ -16,6 +16,7 @@ use crate::domain::enrollment::{
     validate_enrollment_details, waiting_waived,
 };
 use crate::domain::money::Fen;
+use crate::domain::pricing_group::age_band_on;
 use crate::domain::product::BenefitTerms;
 use crate::error::StoreError;
 use crate::schema::{enrollments, members};
@@ -131,6 +132,10 @@ struct NewEnrollment<'a> {
     waiting_waived: bool,
     enrolled_by: &'a str,
     created_at: NaiveDateTime,
+    /// The pricing group (see [`crate::domain::pricing_group`]).
+    age_band: &'a str,
+    sex: &'a str,
+    preexisting: bool,
 }
 
 /// Enrols a person in a product. Returns the member view with the new
@@ -238,6 +243,9 @@ fn store_enrollment(
             waiting_waived,
             enrolled_by: ctx.actor,
             created_at: now,
+            age_band: age_band_on(valid.resident_id.birth_date(), product.product.period_start),
+            sex: valid.resident_id.sex().as_str(),
+            preexisting: !valid.declared.is_empty(),
         })
         .returning(enrollments::id)
         .get_result(conn)?;

@@ -2,13 +2,13 @@
 //! aggregated in the database (GROUP BY), never by loading every claim; and a bulk loader that
 //! fills a database with a synthetic portfolio for tests and benchmarks.
 //!
-//! Pricing groups are the morbidity table's: the age band at the start of the policy period
-//! (from the birth date derived from the resident ID at enrolment), sex, and whether the member
-//! declared a pre-existing condition. Payments are the ledger entries (decisions add them,
+//! Pricing groups are the morbidity table's, recorded on each enrollment when it is made (see
+//! `domain::pricing_group`): the age band at the start of the policy period, sex, and whether
+//! the member declared a pre-existing condition. Payments are the ledger entries (decisions add them,
 //! reversals add the negated entries), so summing a claim's entries nets its reversals. Dates are
 //! China time: a ledger entry written at 17:00 UTC on 31 March belongs to 1 April.
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Integer, Text, Timestamp};
@@ -23,42 +23,9 @@ mod synthetic;
 
 pub use case_reserve::CaseReserveCell;
 
+pub use crate::domain::pricing_group::{AGE_BANDS, PricingGroup, years_before};
 use sql::{Dialect, Queries};
 pub use synthetic::{SyntheticClaim, SyntheticMember, bulk_load};
-
-/// Age bands of the pricing groups, as in the population morbidity table: (label, lowest age).
-pub const AGE_BANDS: [(&str, u32); 7] = [
-    ("0-17", 0),
-    ("18-39", 18),
-    ("40-54", 40),
-    ("55-64", 55),
-    ("65-74", 65),
-    ("75-84", 75),
-    ("85+", 85),
-];
-
-/// A pricing group: `age_band/sex/condition_group` as in the scenarios (sex `M` or `F`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PricingGroup {
-    pub age_band: String,
-    pub sex: String,
-    pub preexisting: bool,
-}
-
-impl PricingGroup {
-    pub fn id(&self) -> String {
-        format!(
-            "{}/{}/{}",
-            self.age_band,
-            self.sex,
-            if self.preexisting {
-                "preexisting"
-            } else {
-                "standard"
-            }
-        )
-    }
-}
 
 /// Members of a group whose cover started on one day.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,10 +79,9 @@ pub fn read(
     as_of: NaiveDate,
 ) -> Result<ExperienceData, StoreError> {
     let product = products::current(conn, product_id)?;
-    let reference = product.product.period_start;
     // First instant (UTC) after the as-of date in China.
     let cutoff = NaiveDateTime::new(as_of, NaiveTime::MIN) + Duration::hours(24 - 8);
-    let queries = Queries::new(Dialect::of(conn), reference)?;
+    let queries = Queries::new(Dialect::of(conn));
 
     macro_rules! on_backend {
         ($conn:expr, |$c:ident| $body:expr) => {
@@ -256,11 +222,4 @@ struct PaymentRow {
     payment_month: String,
     #[diesel(sql_type = BigInt)]
     paid_fen: i64,
-}
-
-/// The same day `years` years earlier (28 February for a 29 February in a common year).
-pub fn years_before(date: NaiveDate, years: u32) -> Option<NaiveDate> {
-    let year = date.year() - i32::try_from(years).ok()?;
-    NaiveDate::from_ymd_opt(year, date.month(), date.day())
-        .or_else(|| NaiveDate::from_ymd_opt(year, date.month(), 28))
 }

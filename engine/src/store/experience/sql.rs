@@ -1,10 +1,6 @@
 //! The SQL of the study's three aggregates, in each backend's spelling.
 
-use chrono::NaiveDate;
-
-use super::{AGE_BANDS, years_before};
 use crate::db::DbConn;
-use crate::error::StoreError;
 
 /// The three aggregate queries of [`super::read`]; placeholders: product id, the cutoff instant
 /// (UTC) and the as-of date, in that order (the enrolment query takes the product id and date).
@@ -21,23 +17,24 @@ pub(super) struct Queries {
 }
 
 impl Queries {
-    pub(super) fn new(dialect: Dialect, reference: NaiveDate) -> Result<Self, StoreError> {
-        let band = age_band_sql(reference)?;
+    pub(super) fn new(dialect: Dialect) -> Self {
         let p = |n: usize| dialect.placeholder(n);
 
+        // The pricing group as recorded on each enrollment: exposure is one GROUP BY over the
+        // enrollments index `enrollments_exposure`, which holds every column it reads.
         let enrolment = format!(
-            "SELECT {band} AS age_band, m.sex AS sex, \
-               CASE WHEN e.declared_conditions <> '[]' THEN 1 ELSE 0 END AS preexisting, \
+            "SELECT e.age_band AS age_band, e.sex AS sex, \
+               CASE WHEN e.preexisting THEN 1 ELSE 0 END AS preexisting, \
                e.coverage_start AS coverage_start, CAST(COUNT(*) AS BIGINT) AS members \
-             FROM enrollments e JOIN members m ON m.id = e.member_id \
+             FROM enrollments e \
              WHERE e.product_id = {} AND e.coverage_start <= {} \
-             GROUP BY 1, 2, 3, 4",
+             GROUP BY e.age_band, e.sex, e.preexisting, e.coverage_start",
             p(1),
             p(2)
         );
         let claims = format!(
-            "SELECT {band} AS age_band, m.sex AS sex, \
-               CASE WHEN e.declared_conditions <> '[]' THEN 1 ELSE 0 END AS preexisting, \
+            "SELECT e.age_band AS age_band, e.sex AS sex, \
+               CASE WHEN e.preexisting THEN 1 ELSE 0 END AS preexisting, \
                x.benefit AS benefit, {service_month} AS service_month, \
                CAST(COUNT(*) AS BIGINT) AS claims, \
                CAST(SUM(CASE WHEN x.net > 0 THEN 1 ELSE 0 END) AS BIGINT) AS paid_claims, \
@@ -48,7 +45,6 @@ impl Queries {
                    GROUP BY l.claim_id, l.benefit) x \
              JOIN claims c ON c.id = x.claim_id \
              JOIN enrollments e ON e.id = c.enrollment_id \
-             JOIN members m ON m.id = c.member_id \
              WHERE c.service_date <= {} \
              GROUP BY 1, 2, 3, 4, 5",
             p(1),
@@ -70,14 +66,14 @@ impl Queries {
             payment_month = dialect.china_month("l.created_at"),
         );
         let course_members = format!(
-            "SELECT e.member_id AS member_id, {band} AS age_band, m.sex AS sex, \
-               CASE WHEN e.declared_conditions <> '[]' THEN 1 ELSE 0 END AS preexisting, \
+            "SELECT e.member_id AS member_id, e.age_band AS age_band, e.sex AS sex, \
+               CASE WHEN e.preexisting THEN 1 ELSE 0 END AS preexisting, \
                e.declared_conditions AS declared_conditions, \
                CAST(COALESCE((SELECT SUM(l.paid_fen) FROM ledger_entries l \
                  WHERE l.member_id = e.member_id AND l.product_id = e.product_id \
                    AND l.benefit = 'specialty_drug' AND l.created_at < {cutoff}), 0) AS BIGINT) \
                  AS drug_paid_fen \
-             FROM enrollments e JOIN members m ON m.id = e.member_id \
+             FROM enrollments e \
              WHERE e.product_id = {product} \
                AND e.member_id IN (SELECT a.member_id FROM authorizations a \
                                    WHERE a.product_id = {product})",
@@ -95,13 +91,13 @@ impl Queries {
             product = p(1),
             cutoff = p(2),
         );
-        Ok(Queries {
+        Queries {
             enrolment,
             claims,
             payments,
             course_members,
             dispensed,
-        })
+        }
     }
 }
 
@@ -148,26 +144,4 @@ impl Dialect {
             Dialect::Sqlite => "REAL",
         }
     }
-}
-
-/// `CASE` mapping a birth date to the age band reached by `reference`: a member is at least
-/// `age` on that day when born on or before the same day `age` years earlier. The dates are
-/// computed here and written as ISO literals, which compare as dates on PostgreSQL and as text
-/// in SQLite's date columns alike.
-fn age_band_sql(reference: NaiveDate) -> Result<String, StoreError> {
-    let mut sql = String::from("CASE");
-    for &(label, age) in AGE_BANDS.iter().rev() {
-        if age == 0 {
-            continue;
-        }
-        let born_by = years_before(reference, age).ok_or_else(|| {
-            StoreError::integrity(format!("no date {age} years before {reference}"))
-        })?;
-        sql.push_str(&format!(
-            " WHEN m.birth_date <= '{}' THEN '{label}'",
-            born_by.format("%Y-%m-%d")
-        ));
-    }
-    sql.push_str(&format!(" ELSE '{}' END", AGE_BANDS[0].0));
-    Ok(sql)
 }

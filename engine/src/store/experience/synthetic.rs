@@ -4,6 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::{DbConn, write_transaction};
+use crate::domain::pricing_group::age_band_on;
 use crate::error::StoreError;
 use crate::schema::{claims, enrollments, ledger_entries, members};
 use crate::store::products;
@@ -48,6 +49,7 @@ pub fn bulk_load(
     let target = Target {
         product_id,
         version_id: product.version_id,
+        period_start: product.product.period_start,
         now,
     };
     let mut member_ids: Vec<i64> = Vec::with_capacity(synthetic_members.len());
@@ -91,6 +93,8 @@ pub fn bulk_load(
 struct Target<'a> {
     product_id: &'a str,
     version_id: i64,
+    /// The start of the version's period, on which the pricing group's age band is reached.
+    period_start: NaiveDate,
     now: NaiveDateTime,
 }
 
@@ -154,6 +158,9 @@ fn insert_enrollments(
                 enrollments::waiting_waived.eq(false),
                 enrollments::enrolled_by.eq("synthetic"),
                 enrollments::created_at.eq(target.now),
+                enrollments::age_band.eq(age_band_on(m.birth_date, target.period_start)),
+                enrollments::sex.eq(m.sex),
+                enrollments::preexisting.eq(m.declared_conditions != "[]"),
             )
         })
         .collect();
