@@ -1,8 +1,6 @@
 //! Pricing from the command line and over the API: the same engine, the
 //! same results for the same seed.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -49,22 +47,6 @@ risk_measure = "tvar"
 level = 0.995
 target_loss_ratio = 0.85
 "#;
-
-fn poll(server: &Server, id: i64) -> Value {
-    let started = Instant::now();
-    loop {
-        let (status, run) = server.get(&format!("/v1/pricing/runs/{id}"), Some(&server.insurer));
-        assert_eq!(status, 200, "{run}");
-        if run["status"] != "running" {
-            return run;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "pricing run did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn the_command_and_the_api_price_a_scenario_alike() {
@@ -129,7 +111,7 @@ fn the_command_and_the_api_price_a_scenario_alike() {
             TINY.as_bytes(),
         );
         assert_eq!(status, 202, "{accepted}");
-        let run = poll(&server, accepted["id"].as_i64().unwrap());
+        let run = server.pricing_run_ended(accepted["id"].as_i64().unwrap());
         assert_eq!(run["status"], "succeeded", "{run}");
         // Same seed, same engine: the same numbers as the command line.
         assert_eq!(run["results"], cli, "{}", server.backend);
@@ -183,7 +165,7 @@ fn the_command_and_the_api_price_a_scenario_alike() {
             server.post("/v1/pricing/runs", Some(&server.insurer), None, &city);
         assert_eq!(status, 202, "{accepted}");
         assert_eq!(
-            poll(&server, accepted["id"].as_i64().unwrap())["status"],
+            server.pricing_run_ended(accepted["id"].as_i64().unwrap())["status"],
             "succeeded"
         );
         // Far too large a run is refused before it starts.

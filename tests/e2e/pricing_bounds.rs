@@ -4,8 +4,6 @@
 //! member-years of work, within the admission bound); the tests assert on
 //! states, never on how long anything took.
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
 use crate::support::*;
@@ -60,23 +58,6 @@ fn started(server: &Server, scenario: &str) -> i64 {
     accepted["id"].as_i64().unwrap()
 }
 
-/// The run once it is no longer `running`.
-fn ended(server: &Server, id: i64) -> Value {
-    let started = Instant::now();
-    loop {
-        let (status, run) = server.get(&format!("/v1/pricing/runs/{id}"), Some(&server.insurer));
-        assert_eq!(status, 200, "{run}");
-        if run["status"] != "running" {
-            return run;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "pricing run {id} did not end: {run}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn cancel(server: &Server, id: i64, token: &str) -> (u16, Value) {
     server.post_raw(
         &format!("/v1/pricing/runs/{id}/cancel"),
@@ -113,7 +94,7 @@ fn a_cancelled_run_says_so_and_frees_its_slot() {
         assert!(audited(&server, "pricing_run.cancelled", long));
         // The slot is free at once: another run is admitted and finishes.
         let next = started(&server, &short());
-        assert_eq!(ended(&server, next)["status"], "succeeded");
+        assert_eq!(server.pricing_run_ended(next)["status"], "succeeded");
         // The cancelled run stays cancelled, whatever its computation did next.
         let (_, run) = server.get(&format!("/v1/pricing/runs/{long}"), Some(&server.insurer));
         assert_eq!(run["status"], "cancelled", "{run}");
@@ -141,7 +122,7 @@ fn a_run_past_its_budget_is_timed_out_and_frees_its_slot() {
     for db in databases(dir.path()) {
         let server = Server::start(&db, dir.path(), &["--pricing-max-seconds", "1"]);
         let long = started(&server, LONG);
-        let run = ended(&server, long);
+        let run = server.pricing_run_ended(long);
         assert_eq!(run["status"], "timed_out", "{run}");
         assert!(
             run["error"].as_str().unwrap().contains("budget of 1 s"),
@@ -157,7 +138,7 @@ fn a_run_past_its_budget_is_timed_out_and_frees_its_slot() {
         // Its slot is free: the next run is admitted and, being short, succeeds.
         let next = started(&server, &short());
         assert_eq!(
-            ended(&server, next)["status"],
+            server.pricing_run_ended(next)["status"],
             "succeeded",
             "{}",
             server.backend

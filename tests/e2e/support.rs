@@ -226,6 +226,23 @@ impl Server {
         restarted.until_ready()
     }
 
+    /// A pricing run once it is no longer `running` (read as the insurer).
+    pub fn pricing_run_ended(&self, id: i64) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let (status, run) = self.get(&format!("/v1/pricing/runs/{id}"), Some(&self.insurer));
+            assert_eq!(status, 200, "{run}");
+            if run["status"] != "running" {
+                return run;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(600),
+                "pricing run {id} did not end: {run}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -7,6 +7,7 @@ use actuarial::table::{ResolvedTable, TableError};
 use actuarial::{BuiltinTables, Scenario, TableResolver};
 use engine::domain::ValidationErrors;
 use engine::store::pricing_runs::{self, PricingRunRow};
+use engine::store::tokens::Principal;
 
 use crate::auth::Caller;
 use crate::body;
@@ -225,6 +226,18 @@ fn with_inline_tables(text: &str) -> Result<Option<(EnvelopeScenario, InlineTabl
     Ok(Some((scenario, InlineTables(tables))))
 }
 
+/// The run a read names, once the caller may read runs and the read is in the audit log.
+async fn read_run(
+    state: &web::Data<Arc<AppState>>,
+    req: &HttpRequest,
+    principal: &Principal,
+) -> Result<PricingRunRow, ApiError> {
+    authorize(principal, Action::ReadPricingRun)?;
+    let id = path_id(req, "id")?;
+    note_read(state, principal, req).await?;
+    state.run(move |conn, _| pricing_runs::get(conn, id)).await
+}
+
 /// A run's status, progress and, once finished, its results (the same
 /// shape as `puhui price --json`).
 #[utoipa::path(get, path = "/v1/pricing/runs/{id}", tag = "pricing",
@@ -237,12 +250,8 @@ pub async fn status(
     req: HttpRequest,
     Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&principal, Action::ReadPricingRun)?;
-    let id = path_id(&req, "id")?;
-    note_read(&state, &principal, &req).await?;
-    let row = state
-        .run(move |conn, _| pricing_runs::get(conn, id))
-        .await?;
+    let row = read_run(&state, &req, &principal).await?;
+    let id = row.id;
     let results = match &row.result {
         Some(text) => Some(
             serde_json::from_str::<serde_json::Value>(text)
@@ -290,12 +299,8 @@ pub async fn report(
     req: HttpRequest,
     Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&principal, Action::ReadPricingRun)?;
-    let id = path_id(&req, "id")?;
-    note_read(&state, &principal, &req).await?;
-    let row = state
-        .run(move |conn, _| pricing_runs::get(conn, id))
-        .await?;
+    let row = read_run(&state, &req, &principal).await?;
+    let id = row.id;
     let text = match (row.status.as_str(), &row.result) {
         (pricing_runs::SUCCEEDED, Some(text)) => text,
         (run_status, _) => {
