@@ -8,9 +8,9 @@ use std::fmt::Write;
 
 use crate::results::PricingResults;
 
-mod bars;
+pub(crate) mod bars;
 mod distribution;
-mod plot;
+pub(crate) mod plot;
 mod renewal;
 mod sweep;
 
