@@ -154,7 +154,11 @@ mod tests {
     fn errors_name_the_product_and_the_key() {
         let base = SHIPPED_TOML;
         for (from, to, words) in [
-            ("claimants = 20_000", "claimants = 2_000_000", "exceeds `insured`"),
+            (
+                "claimants = 20_000",
+                "claimants = 2_000_000",
+                "exceeds `insured`",
+            ),
             (
                 "preexisting_share_of_claimants = 0.5812",
                 "preexisting_share_of_claimants = 58.12",

@@ -127,9 +127,8 @@ fn draw(law: &Law, years: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
 /// A ratio of member-weighted means, sum_g w_g E[a_g] / sum_g w_g E[b_g], with its standard
 /// error by the delta method (each group's draws are independent of the others').
 fn ratio(samples: &[(f64, Vec<(f64, f64)>)]) -> (f64, f64) {
-    let mean = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| {
-        v.iter().map(f).sum::<f64>() / v.len() as f64
-    };
+    let mean =
+        |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
     let num: f64 = samples.iter().map(|(w, v)| w * mean(v, |x| x.0)).sum();
     let den: f64 = samples.iter().map(|(w, v)| w * mean(v, |x| x.1)).sum();
     let r = num / den;
@@ -162,10 +161,7 @@ fn calibration_figures_match_an_independent_monte_carlo() {
     let years = 400_000;
     let laws = laws();
     let total: f64 = laws.iter().map(|l| l.members).sum();
-    let draws: Vec<(&Law, Vec<f64>)> = laws
-        .iter()
-        .map(|l| (l, draw(l, years, &mut rng)))
-        .collect();
+    let draws: Vec<(&Law, Vec<f64>)> = laws.iter().map(|l| (l, draw(l, years, &mut rng))).collect();
     let pairs = |f: &dyn Fn(&Law, f64) -> (f64, f64)| -> Vec<(f64, Vec<(f64, f64)>)> {
         draws
             .iter()
@@ -192,14 +188,20 @@ fn calibration_figures_match_an_independent_monte_carlo() {
         "pre-existing share of claimants",
         m.preexisting_share_of_claimants,
         ratio(&pairs(&|l, y| {
-            (claimant(y) * f64::from(u8::from(l.preexisting)), claimant(y))
+            (
+                claimant(y) * f64::from(u8::from(l.preexisting)),
+                claimant(y),
+            )
         })),
     );
     within(
         "65+ share of claimants",
         m.aged_65_plus_share_of_claimants.unwrap(),
         ratio(&pairs(&|l, y| {
-            (claimant(y) * f64::from(u8::from(l.aged_65_plus)), claimant(y))
+            (
+                claimant(y) * f64::from(u8::from(l.aged_65_plus)),
+                claimant(y),
+            )
         })),
     );
     assert_eq!(m.members, 10_000);
@@ -229,22 +231,34 @@ fn published_figures_are_derived_from_the_counts() {
         value("loss_ratio", "xiamen-2022"),
         Some(50e6 / (1_040_000.0 * 129.0))
     );
-    assert_eq!(value("preexisting_share_of_claimants", "xiamen-2022"), Some(0.5812));
-    assert_eq!(value("aged_65_plus_share_of_claimants", "xiamen-2022"), None);
+    assert_eq!(
+        value("preexisting_share_of_claimants", "xiamen-2022"),
+        Some(0.5812)
+    );
+    assert_eq!(
+        value("aged_65_plus_share_of_claimants", "xiamen-2022"),
+        None
+    );
     // Shanghai publishes claims, not claimants: the basis says which bound it is.
     let shanghai = "shanghai-huhuibao-2021";
     assert_eq!(
         value("claimants_per_member", shanghai),
         Some(216_800.0 / 7_390_000.0)
     );
-    assert_eq!(value("paid_per_claimant", shanghai), Some(750e6 / 212_600.0));
+    assert_eq!(
+        value("paid_per_claimant", shanghai),
+        Some(750e6 / 212_600.0)
+    );
     assert_eq!(value("loss_ratio", shanghai), Some(750.0 / 850.0));
     assert!(
         row("claimants_per_member").published[1]
             .basis
             .contains("from above")
     );
-    assert_eq!(row("claimants_per_member").model, Some(c.model.claimants_per_member));
+    assert_eq!(
+        row("claimants_per_member").model,
+        Some(c.model.claimants_per_member)
+    );
     assert_eq!(c.rows.len(), QUANTITIES.len());
 }
 

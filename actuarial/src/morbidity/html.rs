@@ -16,7 +16,10 @@ use crate::html::plot::{self, Area, Drawn, FONT};
 
 /// The sections of the page, in order: (element id, title).
 pub const STUDY_SECTIONS: [(&str, &str); 4] = [
-    ("rates", "Admissions per person-year by age: observed and credibility-weighted"),
+    (
+        "rates",
+        "Admissions per person-year by age: observed and credibility-weighted",
+    ),
     ("exposure", "Exposure per cell"),
     ("credibility", "Credibility structure"),
     ("cells", "Cells"),
@@ -130,7 +133,9 @@ fn draw_rates(root: &Area<'_>, caption: &str, cells: &[&CellReport]) -> Drawn {
         .x_label_formatter(&|v| {
             let i = v.round();
             if (v - i).abs() < 1e-9 && i >= 0.0 {
-                cells.get(i as usize).map_or_else(String::new, |c| c.age_band.clone())
+                cells
+                    .get(i as usize)
+                    .map_or_else(String::new, |c| c.age_band.clone())
             } else {
                 String::new()
             }
@@ -143,9 +148,9 @@ fn draw_rates(root: &Area<'_>, caption: &str, cells: &[&CellReport]) -> Drawn {
         .filter_map(|(i, e)| Some((i as f64, two_se(e)?)))
         .collect();
     chart.draw_series(
-        observed
-            .iter()
-            .map(|&(x, (_, lo, hi))| PathElement::new([(x, lo), (x, hi)], OBSERVED.stroke_width(1))),
+        observed.iter().map(|&(x, (_, lo, hi))| {
+            PathElement::new([(x, lo), (x, hi)], OBSERVED.stroke_width(1))
+        }),
     )?;
     chart
         .draw_series(
@@ -215,7 +220,10 @@ fn credibility_tables(r: &StudyReport) -> String {
         ("drug cost per user", &c.drug_cost_per_user),
     ] {
         let collective = collective(q);
-        for (level, s) in [("cell in parent", &q.cell_level), ("parent in group", &q.parent_level)] {
+        for (level, s) in [
+            ("cell in parent", &q.cell_level),
+            ("parent in group", &q.parent_level),
+        ] {
             let _ = write!(
                 h,
                 "<tr><td>{name}</td><td>{level}</td><td>{:.6e}</td><td>{:.6e}</td><td>{}</td>\

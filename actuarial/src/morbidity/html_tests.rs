@@ -30,17 +30,26 @@ fn the_study_page_has_its_charts_and_numbers() {
         );
     }
     for (id, title) in STUDY_SECTIONS {
-        assert!(section(&page, id).contains(&format!("<h2>{title}</h2>")), "{id}");
+        assert!(
+            section(&page, id).contains(&format!("<h2>{title}</h2>")),
+            "{id}"
+        );
     }
     assert!(!page.contains("could not be drawn"));
 
     // One rate chart per condition group and sex, drawn by plotters, with its caption, the
     // age bands on the axis, one dot per cell with data plus the legend's, and the line.
     let rates = section(&page, "rates");
-    assert_eq!(rates.matches("<svg").count(), CONDITION_GROUPS.len() * SEXES.len());
+    assert_eq!(
+        rates.matches("<svg").count(),
+        CONDITION_GROUPS.len() * SEXES.len()
+    );
     for condition in CONDITION_GROUPS {
         for sex in SEXES {
-            assert!(rates.contains(&format!("{sex}, {condition}")), "{sex}, {condition}");
+            assert!(
+                rates.contains(&format!("{sex}, {condition}")),
+                "{sex}, {condition}"
+            );
         }
     }
     for band in AGE_BANDS {
@@ -49,7 +58,9 @@ fn the_study_page_has_its_charts_and_numbers() {
     let observed = report
         .cells
         .iter()
-        .filter(|c| c.hospitalization_rate.observed.is_some() && c.hospitalization_rate.se.is_some())
+        .filter(|c| {
+            c.hospitalization_rate.observed.is_some() && c.hospitalization_rate.se.is_some()
+        })
         .count();
     assert!(observed > 20, "{observed}");
     assert_eq!(rates.matches("<circle").count(), observed + 4);
@@ -63,7 +74,10 @@ fn the_study_page_has_its_charts_and_numbers() {
     let cells = section(&page, "cells");
     for c in &report.cells {
         let id = format!("{}/{}/{}", c.age_band, c.sex, c.condition_group);
-        assert!(exposure.contains(&format!(">\n{id}\n</text>")), "{id} not in the chart");
+        assert!(
+            exposure.contains(&format!(">\n{id}\n</text>")),
+            "{id} not in the chart"
+        );
         let row = format!(
             "<tr><td>{id}</td><td>{:.0}</td><td>{:.4}</td>",
             c.exposure_person_years, c.population_share
@@ -73,6 +87,10 @@ fn the_study_page_has_its_charts_and_numbers() {
     }
     let persons = format!("<p>{} persons,", report.persons);
     assert!(page.contains(&persons), "{persons}");
-    let within = report.credibility.hospitalization_rate.cell_level.within_variance;
+    let within = report
+        .credibility
+        .hospitalization_rate
+        .cell_level
+        .within_variance;
     assert!(section(&page, "credibility").contains(&format!("{within:.6e}")));
 }

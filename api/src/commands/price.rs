@@ -123,14 +123,19 @@ pub fn run(args: &PriceArgs) -> Result<ExitCode, PriceCommandError> {
 }
 
 /// The published aggregates to compare with, read before the run so a bad file fails at once.
-fn published_aggregates(args: &PriceArgs) -> Result<Option<Vec<PublishedProduct>>, PriceCommandError> {
+fn published_aggregates(
+    args: &PriceArgs,
+) -> Result<Option<Vec<PublishedProduct>>, PriceCommandError> {
     match &args.published {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| PriceCommandError::Read {
                 path: path.display().to_string(),
                 message: e.to_string(),
             })?;
-            Ok(Some(calibration::published::parse(&text, &path.display().to_string())?))
+            Ok(Some(calibration::published::parse(
+                &text,
+                &path.display().to_string(),
+            )?))
         }
         None if args.calibration => Ok(Some(calibration::published::shipped()?)),
         None => Ok(None),
