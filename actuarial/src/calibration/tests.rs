@@ -270,3 +270,39 @@ fn age_bands_are_read_from_table_group_ids() {
     assert_eq!(age_band_start("young"), None);
     assert_eq!(age_band_start("old-timers"), None);
 }
+
+#[test]
+fn the_report_and_the_page_carry_the_comparison() {
+    let s = Scenario::from_toml_str(SCENARIO, "calibration.toml", &NoTables).unwrap();
+    let mut r = price(&s, &RunOptions::default()).unwrap();
+    let products = published::shipped().unwrap();
+    let c = compare(&r, &products);
+    let claimants = format!("{:.2}%", 100.0 * c.model.claimants_per_member);
+    assert!(!crate::render_report(&r).contains("Calibration"));
+    r.calibration = Some(c);
+    let text = crate::render_report(&r);
+    assert!(text.contains("Calibration: the model beside published aggregates"));
+    assert!(text.contains(&claimants) && text.contains("1.92%") && text.contains("2,500"));
+    let page = crate::html::pricing_report(&r);
+    let start = page.find("<section id=\"calibration\">").unwrap();
+    let section = &page[start..start + page[start..].find("</section>").unwrap()];
+    assert!(section.contains(&format!("<td>{claimants}</td>")));
+    assert!(section.contains("Xiamen 惠厦保 2022") && section.contains("58.12%"));
+    for p in &products {
+        for source in &p.sources {
+            assert!(section.contains(&crate::html::escape(source)), "{source}");
+        }
+    }
+    // The JSON round-trips with the section, and results stored before it still read.
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        json["calibration"]["rows"].as_array().unwrap().len(),
+        QUANTITIES.len()
+    );
+    let back: PricingResults = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back, r);
+    let mut old = json;
+    old.as_object_mut().unwrap().remove("calibration");
+    let back: PricingResults = serde_json::from_value(old).unwrap();
+    assert!(back.calibration.is_none());
+}
