@@ -8,6 +8,7 @@
 
 pub mod adverse;
 pub mod alias;
+pub mod calibration;
 pub mod credibility;
 mod csv_input;
 pub mod dist;

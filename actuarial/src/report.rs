@@ -69,6 +69,9 @@ pub fn render_report(r: &PricingResults) -> String {
         );
         o.push_str(&sweep_csv(s));
     }
+    if let Some(c) = &r.calibration {
+        o.push_str(&crate::calibration::render_text(c));
+    }
     method(&mut o, r);
     o
 }

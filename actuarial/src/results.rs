@@ -309,6 +309,9 @@ pub struct PricingResults {
     /// Absent only in results stored before it was reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distribution: Option<TotalDistributionSummary>,
+    /// The model's aggregates beside published ones (`puhui price --calibration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibration::CalibrationResult>,
 }
 
 impl PricingResults {

@@ -9,6 +9,7 @@ mod support;
 mod api_flow;
 mod bad_input;
 mod busy;
+mod calibration;
 mod cli;
 mod concurrency;
 mod docs_page;

@@ -342,5 +342,6 @@ pub(crate) fn assemble(scenario: &Scenario, models: &FactorModels, run: &Run) ->
         risk_factors: None,
         method: method_info(models, run.exact.as_ref()),
         distribution: Some(run.total.summary()),
+        calibration: None,
     }
 }

@@ -11,17 +11,17 @@ const ROW: u32 = 22;
 
 /// Horizontal bars, one per label, from zero to the value; positive bars in `positive`,
 /// negative ones in `negative`.
-struct Bars<'a> {
-    caption: String,
-    x_desc: String,
-    labels: Vec<String>,
-    values: Vec<f64>,
-    positive: RGBColor,
-    negative: RGBColor,
-    format: &'a dyn Fn(f64) -> String,
+pub(crate) struct Bars<'a> {
+    pub caption: String,
+    pub x_desc: String,
+    pub labels: Vec<String>,
+    pub values: Vec<f64>,
+    pub positive: RGBColor,
+    pub negative: RGBColor,
+    pub format: &'a dyn Fn(f64) -> String,
 }
 
-fn bar_chart(bars: &Bars<'_>) -> String {
+pub(crate) fn bar_chart(bars: &Bars<'_>) -> String {
     let rows = u32::try_from(bars.labels.len()).unwrap_or(u32::MAX).max(1);
     let height = (rows.saturating_mul(ROW)).saturating_add(110);
     plot::svg(WIDTH, height, |root| draw_bars(root, bars))

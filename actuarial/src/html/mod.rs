@@ -8,9 +8,9 @@ use std::fmt::Write;
 
 use crate::results::PricingResults;
 
-mod bars;
+pub(crate) mod bars;
 mod distribution;
-mod plot;
+pub(crate) mod plot;
 mod renewal;
 mod sweep;
 
@@ -46,6 +46,11 @@ pub fn pricing_report(r: &PricingResults) -> String {
         name = escape(&r.name)
     );
     page += &headline(r);
+    if let Some(c) = &r.calibration {
+        page += "<section id=\"calibration\"><h2>Calibration against published aggregates</h2>";
+        page += &crate::calibration::render_html(c);
+        page += "</section>";
+    }
     let bodies = [
         density_section(r),
         exceedance_section(r),

@@ -7,18 +7,18 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-pub(super) type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-pub(super) type Drawn = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+pub(crate) type Drawn = Result<(), Box<dyn std::error::Error>>;
 
-pub(super) const WIDTH: u32 = 900;
-pub(super) const HEIGHT: u32 = 380;
-pub(super) const FONT: &str = "sans-serif";
+pub(crate) const WIDTH: u32 = 900;
+pub(crate) const HEIGHT: u32 = 380;
+pub(crate) const FONT: &str = "sans-serif";
 
-pub(super) const FILL: RGBColor = RGBColor(70, 110, 170);
-pub(super) const MEAN: RGBColor = RGBColor(20, 20, 20);
-pub(super) const ALARM: RGBColor = RGBColor(200, 50, 40);
+pub(crate) const FILL: RGBColor = RGBColor(70, 110, 170);
+pub(crate) const MEAN: RGBColor = RGBColor(20, 20, 20);
+pub(crate) const ALARM: RGBColor = RGBColor(200, 50, 40);
 /// One colour per reported level, lightest for the lowest.
-pub(super) const LEVELS: [RGBColor; 3] = [
+pub(crate) const LEVELS: [RGBColor; 3] = [
     RGBColor(230, 150, 30),
     RGBColor(200, 90, 20),
     RGBColor(150, 30, 110),
@@ -26,7 +26,7 @@ pub(super) const LEVELS: [RGBColor; 3] = [
 
 /// The chart `draw` makes on a white canvas of `width` x `height`, as an `<svg>` element; a
 /// line saying why when plotters reports an error, never a panic.
-pub(super) fn svg(width: u32, height: u32, draw: impl FnOnce(&Area<'_>) -> Drawn) -> String {
+pub(crate) fn svg(width: u32, height: u32, draw: impl FnOnce(&Area<'_>) -> Drawn) -> String {
     let mut out = String::new();
     let drawn = {
         let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
@@ -45,7 +45,7 @@ pub(super) fn svg(width: u32, height: u32, draw: impl FnOnce(&Area<'_>) -> Drawn
 }
 
 /// A range with room on both sides that is never empty or infinite.
-pub(super) fn padded(lo: f64, hi: f64) -> std::ops::Range<f64> {
+pub(crate) fn padded(lo: f64, hi: f64) -> std::ops::Range<f64> {
     let (lo, hi) = if lo.is_finite() && hi.is_finite() {
         (lo.min(hi), lo.max(hi))
     } else {
@@ -60,7 +60,7 @@ pub(super) fn padded(lo: f64, hi: f64) -> std::ops::Range<f64> {
 }
 
 /// Money axes in a unit that keeps labels short: (divisor, name of the unit).
-pub(super) fn money_unit(largest: f64, currency: &str) -> (f64, String) {
+pub(crate) fn money_unit(largest: f64, currency: &str) -> (f64, String) {
     let largest = largest.abs();
     if largest >= 1e9 {
         (1e9, format!("{currency} billion"))
@@ -74,7 +74,7 @@ pub(super) fn money_unit(largest: f64, currency: &str) -> (f64, String) {
 }
 
 /// A number with at most three significant decimals, for labels.
-pub(super) fn short(x: f64) -> String {
+pub(crate) fn short(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return format!("{x}");
     }
@@ -83,7 +83,7 @@ pub(super) fn short(x: f64) -> String {
 }
 
 /// A vertical marker line across the chart's y range, with its legend entry.
-pub(super) fn vertical<DB: DrawingBackend>(
+pub(crate) fn vertical<DB: DrawingBackend>(
     x: f64,
     y: &std::ops::Range<f64>,
     color: RGBColor,
@@ -92,6 +92,6 @@ pub(super) fn vertical<DB: DrawingBackend>(
 }
 
 /// The legend entry of a line of `color`.
-pub(super) fn legend(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+pub(crate) fn legend(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
 }

@@ -186,3 +186,6 @@ mod tests {
 
 #[cfg(test)]
 mod study_tests;
+
+#[cfg(test)]
+mod html_tests;

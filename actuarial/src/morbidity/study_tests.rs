@@ -33,7 +33,7 @@ const FINISH: FinishOptions = FinishOptions {
 };
 
 /// One synthetic population shared by the tests: 50,000 persons over 2015-2024.
-fn population() -> &'static (SynthSummary, PartialStudy, StudyReport) {
+pub(super) fn population() -> &'static (SynthSummary, PartialStudy, StudyReport) {
     static DATA: OnceLock<(SynthSummary, PartialStudy, StudyReport)> = OnceLock::new();
     DATA.get_or_init(|| {
         let dir = scratch("population");

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use actuarial::calibration::{self, PublishedError, PublishedProduct};
 use actuarial::{PricingError, RunOptions, Scenario, ScenarioError, render_report, sweep_csv};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -36,6 +37,16 @@ pub struct PriceArgs {
     /// SVG, no scripts; it opens offline).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Set the model's claimants per member, paid per claimant, shares of claimants
+    /// pre-existing and aged 65+ and loss ratio beside what real products published (the
+    /// shipped docs/domain/published-aggregates.toml, or --published FILE), in the report, the
+    /// JSON (`calibration`) and the page.
+    #[arg(long)]
+    pub calibration: bool,
+    /// Published aggregates to calibrate against, in the form of
+    /// docs/domain/published-aggregates.toml (implies --calibration).
+    #[arg(long, value_name = "FILE")]
+    pub published: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +57,10 @@ pub enum PriceCommandError {
     Pricing(#[from] PricingError),
     #[error("--sweep-csv: the scenario defines no [sweep]")]
     NoSweep,
+    #[error(transparent)]
+    Published(#[from] PublishedError),
+    #[error("cannot read {path}: {message}")]
+    Read { path: String, message: String },
     #[error("cannot write {path}: {message}")]
     Write { path: String, message: String },
 }
@@ -59,6 +74,7 @@ pub fn run(args: &PriceArgs) -> Result<ExitCode, PriceCommandError> {
     if args.sweep_csv.is_some() && scenario.sweep().is_none() {
         return Err(PriceCommandError::NoSweep);
     }
+    let published = published_aggregates(args)?;
     let mut html = args.html.as_deref().map(HtmlFile::open).transpose()?;
     let progress = AtomicU64::new(0);
     let done = AtomicBool::new(false);
@@ -76,7 +92,7 @@ pub fn run(args: &PriceArgs) -> Result<ExitCode, PriceCommandError> {
         done.store(true, Ordering::Release);
         r
     });
-    let results = match results {
+    let mut results = match results {
         Ok(r) => r,
         Err(e) => {
             if let Some(file) = html.take() {
@@ -85,6 +101,9 @@ pub fn run(args: &PriceArgs) -> Result<ExitCode, PriceCommandError> {
             return Err(e.into());
         }
     };
+    if let Some(products) = &published {
+        results.calibration = Some(calibration::compare(&results, products));
+    }
     if let Some(file) = html {
         file.write(&actuarial::html::pricing_report(&results))?;
     }
@@ -101,6 +120,26 @@ pub fn run(args: &PriceArgs) -> Result<ExitCode, PriceCommandError> {
     }
     print!("{}", render_report(&printed));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The published aggregates to compare with, read before the run so a bad file fails at once.
+fn published_aggregates(
+    args: &PriceArgs,
+) -> Result<Option<Vec<PublishedProduct>>, PriceCommandError> {
+    match &args.published {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| PriceCommandError::Read {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            Ok(Some(calibration::published::parse(
+                &text,
+                &path.display().to_string(),
+            )?))
+        }
+        None if args.calibration => Ok(Some(calibration::published::shipped()?)),
+        None => Ok(None),
+    }
 }
 
 /// The page's file, opened for writing before the run. Created here unless it existed.
