@@ -1,24 +1,34 @@
 //! Adverse selection: enrolment that responds to the premium, and the premium at which the
 //! enrolled pool pays for itself.
 //!
-//! Take-up of group g at flat premium P: min(1, base_g * (b_g / P)^e_g), with b_g the group's
-//! expected payout per member. The premium the pool needs at P is
-//! R(P) = (sum n_g b_g + RM) / (1 - expense ratio) / sum n_g, where the risk margin RM is the cost
-//! of capital times k * sqrt(sum n_g Var_g): members are independent, so the standard deviation of
-//! the portfolio total is that square root, and k = (risk measure - mean) / std is taken from the
-//! full simulation of the base pool. The pool pays for itself at a premium P* = R(P*); the
-//! smallest such premium up to `max_premium` is reported, or that there is none.
+//! Take-up has one meaning: a group's `take_up` is the take-up observed at the scenario's
+//! premium P0 (`[pricing] premium` when given, otherwise the flat premium the model recommends),
+//! so the main report prices exactly the members who enrol at P0. Enrolment responds to value
+//! for money, base_g x (b_g / P)^e_g with b_g the group's expected payout per member; passing
+//! that curve through the observed take-up fixes base_g, and it becomes
+//! take-up_g(P) = min(1, take_up_g x (P0 / P)^e_g). At P0 every group enrols as observed; the
+//! groups with the larger elasticities (the healthy young) leave first when the premium rises.
+//!
+//! The premium the pool needs at P is R(P) = (sum n_g b_g + RM) / (1 - expense ratio) / sum n_g,
+//! where the risk margin RM is the cost of capital times k * sqrt(sum n_g Var_g): members are
+//! independent, so the standard deviation of the portfolio total is that square root, and
+//! k = (risk measure - mean) / std is taken from the full run of the base pool. The pool pays
+//! for itself at a premium P* = R(P*); the smallest such premium up to `max_premium` is
+//! reported, or that there is none.
 
 use serde::{Deserialize, Serialize};
 
 use crate::premium::gross_premium;
-use crate::results::{AdverseSelectionResult, GroupTakeUp, PricingResults};
+use crate::results::{AdverseSelectionResult, GroupTakeUp, PremiumResult, PricingResults};
 use crate::scenario::{AdverseSelectionSpec, Scenario};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PoolGroup {
     pub eligible: f64,
-    pub base_take_up: f64,
+    /// Take-up observed at `observed_at`.
+    pub take_up: f64,
+    /// The premium per member at which `take_up` is observed (the scenario's premium).
+    pub observed_at: f64,
     pub elasticity: f64,
     /// Expected payout per member-year.
     pub pure_premium: f64,
@@ -36,14 +46,87 @@ pub struct PoolParams {
 }
 
 pub fn take_up(g: &PoolGroup, premium: f64) -> f64 {
-    if g.elasticity == 0.0 {
-        return g.base_take_up.min(1.0);
+    if g.elasticity == 0.0 || g.observed_at <= 0.0 {
+        // Enrolment that does not respond, or a product that pays nothing (priced at 0): the
+        // observed take-up is all there is.
+        return g.take_up.min(1.0);
     }
     if premium <= 0.0 {
-        // An infinitely attractive product: everyone with any base take-up enrols.
-        return if g.base_take_up > 0.0 { 1.0 } else { 0.0 };
+        // An infinitely attractive product: everyone with any take-up enrols.
+        return if g.take_up > 0.0 { 1.0 } else { 0.0 };
     }
-    (g.base_take_up * (g.pure_premium / premium).powf(g.elasticity)).min(1.0)
+    take_up_at_ratio(g.take_up, g.elasticity, g.observed_at / premium)
+}
+
+/// Take-up when the premium is the observed one divided by `ratio` (P0 / P): the one curve both
+/// the adverse-selection solve and the sweep's `take_up_scale` use.
+pub fn take_up_at_ratio(observed: f64, elasticity: f64, ratio: f64) -> f64 {
+    (observed * ratio.powf(elasticity)).min(1.0)
+}
+
+/// Enrolment scaled by `scale` through the premium: the ratio s = P0 / P at which
+/// sum eligible_g x take-up_g = scale x today's members, and the members of each group there, so
+/// that the groups that respond most to the premium move most. `groups` are (eligible, observed
+/// take-up, elasticity). When no group responds (every elasticity 0) the enrolment is scaled
+/// alike in every group, the limit of equal elasticities. Err names the enrolment that no
+/// premium reaches.
+pub fn scale_enrolment(
+    groups: &[(f64, f64, f64)],
+    scale: f64,
+) -> Result<(Vec<f64>, Option<f64>), String> {
+    let today: f64 = groups.iter().map(|(n, t, _)| n * t.min(1.0)).sum();
+    let target = scale * today;
+    if groups.iter().all(|&(_, _, e)| e == 0.0) {
+        let members = groups
+            .iter()
+            .map(|&(n, t, _)| (n * t * scale).min(n))
+            .collect();
+        return Ok((members, None));
+    }
+    let at = |s: f64| -> f64 {
+        groups
+            .iter()
+            .map(|&(n, t, e)| n * take_up_at_ratio(t, e, s))
+            .sum()
+    };
+    // Members at the extremes: groups that do not respond keep their take-up; the others all
+    // leave (s -> 0) or all enrol (s -> infinity).
+    let fewest: f64 = groups
+        .iter()
+        .filter(|g| g.2 == 0.0)
+        .map(|(n, t, _)| n * t.min(1.0))
+        .sum();
+    let most: f64 = groups
+        .iter()
+        .map(|&(n, t, e)| if e == 0.0 { n * t.min(1.0) } else { n })
+        .sum();
+    if target <= fewest || target > most {
+        return Err(format!(
+            "{scale} x today's {today:.0} members is {target:.0}, but the elasticities give \
+             between {fewest:.0} (exclusive) and {most:.0} members at any premium"
+        ));
+    }
+    // at(s) is continuous and non-decreasing: bisect on log s.
+    let (mut lo, mut hi) = (1.0_f64, 1.0_f64);
+    while at(lo) > target {
+        lo *= 0.5;
+    }
+    while at(hi) < target {
+        hi *= 2.0;
+    }
+    for _ in 0..200 {
+        let m = (lo * hi).sqrt();
+        if m <= lo || m >= hi {
+            break;
+        }
+        if at(m) < target { lo = m } else { hi = m }
+    }
+    let s = hi;
+    let members = groups
+        .iter()
+        .map(|&(n, t, e)| n * take_up_at_ratio(t, e, s))
+        .collect();
+    Ok((members, Some(1.0 / s)))
 }
 
 /// Enrolled members at a premium.
@@ -174,6 +257,15 @@ pub fn renewal_path(
     out
 }
 
+/// The premium per member at which the scenario's take-up is observed: `[pricing] premium` when
+/// given, otherwise the flat premium the model recommends for the enrolled pool.
+pub fn observed_premium(scenario: &Scenario, premium: &PremiumResult) -> f64 {
+    scenario
+        .pricing()
+        .premium
+        .unwrap_or(premium.flat_premium_per_member)
+}
+
 /// The adverse-selection analysis of a priced scenario: the equilibrium premium (or that there is
 /// none up to the ceiling), take-up there per group, and the renewal path from the base premium.
 pub(crate) fn analyse(
@@ -181,13 +273,15 @@ pub(crate) fn analyse(
     results: &PricingResults,
     spec: &AdverseSelectionSpec,
 ) -> AdverseSelectionResult {
+    let reference = observed_premium(scenario, &results.premium);
     let pool: Vec<PoolGroup> = scenario
         .groups()
         .iter()
         .zip(&results.groups)
         .map(|(g, r)| PoolGroup {
             eligible: g.eligible,
-            base_take_up: g.base_take_up,
+            take_up: g.base_take_up,
+            observed_at: reference,
             elasticity: g.elasticity,
             pure_premium: r.stats.mean_payout_per_member,
             variance: r.stats.std_payout_per_member * r.stats.std_payout_per_member,
@@ -200,8 +294,8 @@ pub(crate) fn analyse(
     } else {
         0.0
     };
-    let base = p.flat_premium_per_member;
-    // Without a stated ceiling: ten times the base premium, far beyond what a flat inclusive
+    let base = reference;
+    // Without a stated ceiling: ten times the scenario's premium, far beyond what a flat inclusive
     // product has been sold at.
     let max_premium = spec
         .max_premium
@@ -262,14 +356,17 @@ mod tests {
         vec![
             PoolGroup {
                 eligible: 1000.0,
-                base_take_up: 1.0,
+                take_up: 1.0,
+                observed_at: 100.0,
                 elasticity: 0.0,
                 pure_premium: 100.0,
                 variance: 0.0,
             },
             PoolGroup {
                 eligible: 1000.0,
-                base_take_up: 0.5,
+                // Observed 50% at a premium of 10: take-up 5 / P.
+                take_up: 0.5,
+                observed_at: 10.0,
                 elasticity: 1.0,
                 pure_premium: 10.0,
                 variance: 0.0,
@@ -313,6 +410,31 @@ mod tests {
     }
 
     #[test]
+    fn enrolment_scales_through_the_premium() {
+        // Group A does not respond; B's take-up is 0.5 s with s = P0 / P. Halving today's 1,500
+        // members is impossible (A keeps 1,000 at any premium); 1,250 needs B at 250, s = 0.5.
+        let groups = [(1000.0, 1.0, 0.0), (1000.0, 0.5, 1.0)];
+        let (members, ratio) = scale_enrolment(&groups, 1250.0 / 1500.0).unwrap();
+        assert!((members[0] - 1000.0).abs() < 1e-9);
+        assert!((members[1] - 250.0).abs() < 1e-6, "{members:?}");
+        assert!((ratio.unwrap() - 2.0).abs() < 1e-9, "premium twice today's");
+        let e = scale_enrolment(&groups, 0.5).unwrap_err();
+        assert!(e.contains("between 1000"), "{e}");
+        // Everyone enrolled (2,000) is the most: 1.4 x 1,500 = 2,100 is out of reach.
+        assert!(scale_enrolment(&groups, 1.4).is_err());
+        // Equal elasticities and no cap reached: every group scales alike.
+        let equal = [(1000.0, 0.2, 0.7), (4000.0, 0.1, 0.7)];
+        let (m, _) = scale_enrolment(&equal, 1.5).unwrap();
+        assert!(
+            (m[0] - 300.0).abs() < 1e-6 && (m[1] - 600.0).abs() < 1e-6,
+            "{m:?}"
+        );
+        // No elasticity: scaled alike, capped at the eligible.
+        let (m, ratio) = scale_enrolment(&[(1000.0, 0.6, 0.0), (10.0, 0.5, 0.0)], 2.0).unwrap();
+        assert_eq!((m, ratio), (vec![1000.0, 10.0], None));
+    }
+
+    #[test]
     fn none_below_the_ceiling() {
         let params = PoolParams {
             expense_ratio: 0.0,
@@ -330,7 +452,8 @@ mod tests {
         // for itself on a fine grid and that the solver agrees.
         let g = [PoolGroup {
             eligible: 100.0,
-            base_take_up: 1.0,
+            take_up: 1.0,
+            observed_at: 50.0,
             elasticity: 3.0,
             pure_premium: 50.0,
             variance: 1e8,

@@ -21,7 +21,7 @@ mod total;
 pub(crate) use assemble::{assemble, summarise};
 use assemble::{exact_stats, group_result, level_key};
 use mixed::{exact_group_results, factor_summary, mean_error, mixed_exact_stats, mixed_moments};
-pub use total::{DENSITY_BINS, summary_probabilities};
+pub use total::{DENSITY_BINS, PERCENTILE_LEVELS, summary_probabilities};
 pub(crate) use total::{ExactTotal, TotalDistribution};
 
 /// How to run: threads, progress and cancellation. All optional.
