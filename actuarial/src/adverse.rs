@@ -343,6 +343,8 @@ pub(crate) fn analyse(
         members,
         expected_payout_per_member: expected,
         risk_factor,
+        observed_premium_per_member: reference,
+        observed_premium_stated: scenario.pricing().premium.is_some(),
         groups,
         renewal: renewal_path(&pool, &params, base, spec.renewal_years),
     }

@@ -2,8 +2,11 @@
 
 use std::fmt::Write;
 
+use crate::engine::level_key;
 use crate::results::{AdverseSelectionResult, FactorSummary, PricingResults, SweepResult};
 use crate::scenario::RiskMeasure;
+
+mod distribution;
 
 /// Thousands-separated amount with `decimals` places.
 pub fn money(x: f64, decimals: usize) -> String {
@@ -33,8 +36,26 @@ pub fn money(x: f64, decimals: usize) -> String {
     }
 }
 
-fn pct(x: f64, decimals: usize) -> String {
+pub(crate) fn pct(x: f64, decimals: usize) -> String {
     format!("{:.*}%", decimals, 100.0 * x)
+}
+
+/// "1 group", "2 groups".
+fn count(n: usize, noun: &str) -> String {
+    format!(
+        "{} {noun}{}",
+        money(n as f64, 0),
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+/// Ids of the groups with no members: left out of the per-group tables and named once.
+fn empty_groups(r: &PricingResults) -> Vec<&str> {
+    r.groups
+        .iter()
+        .filter(|g| g.members == 0)
+        .map(|g| g.id.as_str())
+        .collect()
 }
 
 fn measure_name(m: RiskMeasure) -> &'static str {
@@ -52,6 +73,7 @@ pub fn render_report(r: &PricingResults) -> String {
     header(&mut o, r);
     groups_table(&mut o, r);
     portfolio(&mut o, r);
+    distribution::percentile_table(&mut o, r);
     if let Some(f) = &r.risk_factors {
         risk_factors(&mut o, r, f);
     }
@@ -67,7 +89,7 @@ pub fn render_report(r: &PricingResults) -> String {
             money(s.simulations as f64, 0),
             pct(s.level, 1)
         );
-        o.push_str(&sweep_csv(s));
+        o.push_str(&sweep_csv(s, &r.currency));
     }
     method(&mut o, r);
     o
@@ -105,12 +127,21 @@ fn header(o: &mut String, r: &PricingResults) {
     } else {
         "method: Monte Carlo; +- is one standard error of the estimate"
     };
-    let groups = r.groups.len();
+    let empty = empty_groups(r);
+    let left_out = if empty.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} with no members left out of the tables: {})",
+            empty.len(),
+            empty.join(", ")
+        )
+    };
     let _ = writeln!(
         o,
-        "{} members in {groups} group{}; amounts in {cur}; {plus_minus}\n",
+        "{} members in {}{left_out}; amounts in {cur}; {plus_minus}\n",
         money(r.members as f64, 0),
-        if groups == 1 { "" } else { "s" }
+        count(r.groups.len(), "group"),
     );
 }
 
@@ -120,9 +151,9 @@ fn groups_table(o: &mut String, r: &PricingResults) {
     let _ = writeln!(
         o,
         "{:<id_w$} {:>11} {:>3} {:>17} {:>10} {:>13} {:>10} {:>10}",
-        "group", "members", "pre", "mean (+- se)", "std", "P(any pay)", "inpatient", "drug"
+        "group", "members", "pre", "mean (+-)", "std", "P(any pay)", "inpatient", "drug"
     );
-    for g in &r.groups {
+    for g in r.groups.iter().filter(|g| g.members > 0) {
         let _ = writeln!(
             o,
             "{:<id_w$} {:>11} {:>3} {:>17} {:>10} {:>13} {:>10} {:>10}",
@@ -144,6 +175,13 @@ fn groups_table(o: &mut String, r: &PricingResults) {
                 .map_or("-".into(), |s| money(s.mean_payout_per_member, 2)),
         );
     }
+    let _ = writeln!(
+        o,
+        "  members: enrolled; pre: members with a pre-existing condition; mean: expected payout \
+         per member and year (+- as in the line above); std: standard deviation of one member's annual payout; P(any pay): \
+         share of members paid anything in a year; inpatient, drug: the mean by benefit \
+         (- where the benefit is not priced)."
+    );
 }
 
 fn portfolio(o: &mut String, r: &PricingResults) {
@@ -177,6 +215,12 @@ fn portfolio(o: &mut String, r: &PricingResults) {
             money(p.tvar_se.get(level).copied().unwrap_or(0.0), 0),
         );
     }
+    distribution::benefit_split(o, r);
+    let _ = writeln!(
+        o,
+        "  VaR at p: the total not exceeded in a share p of years (1 in 1 / (1 - p) years is \
+         worse); TVaR: the mean total in the years beyond the VaR."
+    );
 }
 
 fn risk_factors(o: &mut String, r: &PricingResults, f: &FactorSummary) {
@@ -199,15 +243,20 @@ fn risk_factors(o: &mut String, r: &PricingResults, f: &FactorSummary) {
     for x in &f.factors {
         let _ = writeln!(
             o,
-            "  {:<20} {:>10} {:>6} {:>9}  {} ({} groups)",
+            "  {:<20} {:>10} {:>6} {:>9}  {} ({})",
             x.id,
             x.distribution,
             pct(x.cv, 1),
             pct(x.variance_explained, 1),
             x.applies_to.join(", "),
-            x.groups
+            count(x.groups, "group")
         );
     }
+    let _ = writeln!(
+        o,
+        "  family: the factor's distribution (mean 1 unless stated); cv: its coefficient of \
+         variation; variance: the share of the variance of the portfolio total it explains."
+    );
     let _ = writeln!(
         o,
         "  member-level (process) risk explains {} of the variance of the total",
@@ -299,6 +348,9 @@ fn premium_build_up(o: &mut String, r: &PricingResults) {
             pct(t.prob_loss_ratio_above_100, 2)
         );
     }
+    if let Some(l) = &pr.at_premium {
+        distribution::at_stated_premium(o, l);
+    }
 }
 
 fn cross_subsidy(o: &mut String, r: &PricingResults) {
@@ -313,7 +365,7 @@ fn cross_subsidy(o: &mut String, r: &PricingResults) {
         "{:<id_w$} {:>11} {:>12} {:>12} {:>10} {:>9} {:>16}",
         "group", "members", "pure prem.", "risk-rated", "flat", "loss r.", "subsidy/year"
     );
-    for c in &pr.cross_subsidy {
+    for c in pr.cross_subsidy.iter().filter(|c| c.members > 0) {
         let _ = writeln!(
             o,
             "{:<id_w$} {:>11} {:>12} {:>12} {:>10} {:>9} {:>16}",
@@ -326,12 +378,26 @@ fn cross_subsidy(o: &mut String, r: &PricingResults) {
             money(c.subsidy, 0)
         );
     }
+    let _ = writeln!(
+        o,
+        "  pure prem.: the group's expected payout per member; risk-rated: the premium the group \
+         would pay if priced on its own with the same loadings (flat x pure prem. / portfolio \
+         pure prem.); flat: the premium every member pays; loss r.: pure prem. / flat; \
+         subsidy/year: (flat - risk-rated) x members, > 0 when the group pays for others."
+    );
 }
 
 fn adverse_selection(o: &mut String, a: &AdverseSelectionResult) {
     let _ = writeln!(
         o,
-        "\nAdverse selection (take-up = base x (expected benefit / premium)^elasticity, capped at 1)"
+        "\nAdverse selection (take-up at a premium P = take-up observed at P0 x (P0 / P)^elasticity, \
+         capped at 1; P0 = {} per member, the {} premium)",
+        money(a.observed_premium_per_member, 2),
+        if a.observed_premium_stated {
+            "stated"
+        } else {
+            "recommended"
+        }
     );
     match (a.premium_per_member, a.members) {
         (Some(p), Some(m)) => {
@@ -351,7 +417,11 @@ fn adverse_selection(o: &mut String, a: &AdverseSelectionResult) {
             );
         }
     }
-    let _ = writeln!(o, "  renewal path from the base premium:");
+    let _ = writeln!(
+        o,
+        "  renewal path from P0 (each year the pool that enrols at the premium sets the next \
+         year's premium; year 0 is the pool priced above):"
+    );
     let _ = writeln!(
         o,
         "  {:>4} {:>12} {:>14} {:>14} {:>10}",
@@ -368,6 +438,11 @@ fn adverse_selection(o: &mut String, a: &AdverseSelectionResult) {
             pct(y.expected_loss_ratio, 1)
         );
     }
+    let _ = writeln!(
+        o,
+        "  premium: flat premium per member that year; members: expected enrolment; exp. payout: \
+         expected payout per member; loss r.: exp. payout / premium."
+    );
 }
 
 fn method(o: &mut String, r: &PricingResults) {
@@ -382,27 +457,56 @@ fn method(o: &mut String, r: &PricingResults) {
     }
     let _ = writeln!(
         o,
-        "Member-level discretisation: expected payouts within {:.1e} (relative), payout probabilities within {:.1e}.",
-        m.max_relative_discretisation_error, m.max_prob_discretisation_error
+        "The grid of amounts per member moves expected payouts by at most {:.2}% and the chance \
+         of any payout by at most {:.1e} (bounded by their difference from a grid of twice the step).",
+        100.0 * m.max_relative_discretisation_error,
+        m.max_prob_discretisation_error
     );
 }
 
+/// The unit of a swept value, by its key.
+fn sweep_key_unit(key: &str, currency: &str) -> String {
+    if key == "take_up_scale" {
+        "x members".into()
+    } else if key.ends_with("deductible") || key.ends_with("annual_limit") {
+        currency.into()
+    } else {
+        "ratio".into()
+    }
+}
+
 /// One row per sweep point: the swept values, then the results. Money to 2 decimals per member,
-/// whole units for portfolio totals.
-pub fn sweep_csv(s: &SweepResult) -> String {
+/// whole units for portfolio totals. Each header cell is the JSON name followed by its unit in
+/// brackets.
+pub fn sweep_csv(s: &SweepResult, currency: &str) -> String {
     let mut o = String::new();
     for k in &s.keys {
-        o.push_str(k);
-        o.push(',');
+        let _ = write!(o, "{k} [{}],", sweep_key_unit(k, currency));
     }
-    o.push_str("members,expected_payout,expected_payout_se,flat_premium_per_member,flat_premium_per_member_se,expected_loss_ratio,var,var_se,tvar,tvar_se,prob_loss_ratio_above_100\n");
+    let c = currency;
+    let columns = [
+        "members [members]".to_string(),
+        format!("expected_payout [{c} per year]"),
+        format!("expected_payout_se [{c} per year]"),
+        format!("flat_premium_per_member [{c} per member-year]"),
+        format!("flat_premium_per_member_se [{c} per member-year]"),
+        "expected_loss_ratio [ratio]".into(),
+        format!("var [{c} per year]"),
+        format!("var_se [{c} per year]"),
+        format!("tvar [{c} per year]"),
+        format!("tvar_se [{c} per year]"),
+        "prob_loss_ratio_above_100 [probability]".into(),
+        "enrolment_premium_ratio [x scenario premium]".into(),
+    ];
+    o.push_str(&columns.join(","));
+    o.push('\n');
     for row in &s.rows {
         for v in &row.values {
             let _ = write!(o, "{v},");
         }
         let _ = writeln!(
             o,
-            "{},{:.0},{:.0},{:.2},{:.2},{:.4},{:.0},{:.0},{:.0},{:.0},{:.4}",
+            "{},{:.0},{:.0},{:.2},{:.2},{:.4},{:.0},{:.0},{:.0},{:.0},{:.4},{}",
             row.members,
             row.expected_payout,
             row.expected_payout_se,
@@ -413,7 +517,9 @@ pub fn sweep_csv(s: &SweepResult) -> String {
             row.var_se,
             row.tvar,
             row.tvar_se,
-            row.prob_loss_ratio_above_100
+            row.prob_loss_ratio_above_100,
+            row.enrolment_premium_ratio
+                .map_or(String::new(), |x| format!("{x:.4}"))
         );
     }
     o

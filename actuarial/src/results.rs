@@ -212,6 +212,13 @@ pub struct AdverseSelectionResult {
     pub expected_payout_per_member: Option<f64>,
     /// (risk measure - mean) / std of the base run, used to scale the risk margin to other pools.
     pub risk_factor: f64,
+    /// The premium per member at which the groups' take-up is observed (the stated premium, or
+    /// the recommended one); the renewal path starts there. 0 in results stored before.
+    #[serde(default)]
+    pub observed_premium_per_member: f64,
+    /// Whether that premium is the scenario's `[pricing] premium` (else the recommended one).
+    #[serde(default)]
+    pub observed_premium_stated: bool,
     pub groups: Vec<GroupTakeUp>,
     pub renewal: Vec<RenewalYear>,
 }

@@ -327,9 +327,17 @@ fn sweep_rows_reproduce_the_base_run_at_the_base_terms() {
     let ratio = sw.rows[1].expected_payout / sw.rows[0].expected_payout;
     assert!((0.4..0.6).contains(&ratio), "{ratio}");
     assert!(sw.rows[2].expected_payout < sw.rows[0].expected_payout);
-    let csv = sweep_csv(sw);
+    let csv = sweep_csv(sw, "CNY");
     assert_eq!(csv.lines().count(), 5);
-    assert!(csv.starts_with("inpatient.deductible,take_up_scale,members,expected_payout"));
+    assert!(csv.starts_with(
+        "inpatient.deductible [CNY],take_up_scale [x members],members [members],expected_payout [CNY per year],"
+    ));
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains("expected_loss_ratio [ratio]")
+    );
     assert!(csv.lines().nth(1).unwrap().starts_with("20000,1,23000,"));
 }
 

@@ -18,8 +18,9 @@ mod assemble;
 mod mixed;
 mod total;
 
+pub(crate) use assemble::level_key;
 pub(crate) use assemble::{assemble, summarise};
-use assemble::{exact_stats, group_result, level_key};
+use assemble::{exact_stats, group_result};
 use mixed::{exact_group_results, factor_summary, mean_error, mixed_exact_stats, mixed_moments};
 pub use total::{DENSITY_BINS, PERCENTILE_LEVELS, summary_probabilities};
 pub(crate) use total::{ExactTotal, TotalDistribution};
