@@ -18,6 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::PricingError;
 use crate::premium::gross_premium;
 use crate::results::{AdverseSelectionResult, GroupTakeUp, PremiumResult, PricingResults};
 use crate::scenario::{AdverseSelectionSpec, Scenario};
@@ -223,13 +224,13 @@ pub struct RenewalYear {
 }
 
 /// Renewal path: each year the pool re-forms at the current premium and the next premium is the
-/// one that pool needs.
-pub fn renewal_path(
+/// one that pool needs, as `required` prices it (None: nobody enrols).
+pub fn renewal_path<E>(
     groups: &[PoolGroup],
-    params: &PoolParams,
     start_premium: f64,
     years: u32,
-) -> Vec<RenewalYear> {
+    mut required: impl FnMut(f64) -> Result<Option<f64>, E>,
+) -> Result<Vec<RenewalYear>, E> {
     let mut out = Vec::new();
     let mut p = start_premium;
     for year in 0..=years {
@@ -249,12 +250,58 @@ pub fn renewal_path(
             expected_payout_per_member: expected,
             expected_loss_ratio: if p > 0.0 { expected / p } else { 0.0 },
         });
-        match required_premium(groups, params, p) {
+        if year == years {
+            break;
+        }
+        match required(p)? {
             Some(r) => p = r,
             None => break,
         }
     }
-    out
+    Ok(out)
+}
+
+/// Most exact re-pricings spent refining the equilibrium from the scaled solve's.
+pub const EXACT_SOLVE_STEPS: u32 = 6;
+/// The equilibrium is taken as found when |P - R(P)| is within this share of P.
+const EXACT_SOLVE_TOLERANCE: f64 = 1e-6;
+
+/// The premium P near `start` with P = R(P), R priced by `required` (exactly): secant steps on
+/// P - R(P) from the fixed-point step, at most [`EXACT_SOLVE_STEPS`] prices, kept within
+/// (0, max_premium]. Returns the best premium found and its |P - R(P)|, or None when a pool on
+/// the way has nobody.
+pub fn refine_equilibrium<E>(
+    start: f64,
+    max_premium: f64,
+    mut required: impl FnMut(f64) -> Result<Option<f64>, E>,
+) -> Result<Option<(f64, f64)>, E> {
+    let mut gap = |p: f64| -> Result<Option<f64>, E> { Ok(required(p)?.map(|r| p - r)) };
+    let (mut p0, mut g0) = match gap(start)? {
+        Some(g) => (start, g),
+        None => return Ok(None),
+    };
+    let mut best = (p0, g0.abs());
+    // The first step is the renewal step P -> R(P).
+    let mut p1 = (p0 - g0).clamp(f64::MIN_POSITIVE, max_premium);
+    for _ in 1..EXACT_SOLVE_STEPS {
+        if best.1 <= EXACT_SOLVE_TOLERANCE * best.0 {
+            break;
+        }
+        let Some(g1) = gap(p1)? else { break };
+        if g1.abs() < best.1 {
+            best = (p1, g1.abs());
+        }
+        if g1 == g0 {
+            break;
+        }
+        let next = p1 - g1 * (p1 - p0) / (g1 - g0);
+        if !next.is_finite() {
+            break;
+        }
+        (p0, g0) = (p1, g1);
+        p1 = next.clamp(f64::MIN_POSITIVE, max_premium);
+    }
+    Ok(Some(best))
 }
 
 /// The premium per member at which the scenario's take-up is observed: `[pricing] premium` when
@@ -266,13 +313,29 @@ pub fn observed_premium(scenario: &Scenario, premium: &PremiumResult) -> f64 {
         .unwrap_or(premium.flat_premium_per_member)
 }
 
+/// Prices a pool exactly: the members of each group in, the flat premium per member that pool
+/// needs out (None when nobody enrols).
+pub(crate) type ExactPricer<'a> = dyn Fn(&[u64]) -> Result<Option<f64>, PricingError> + 'a;
+
+/// Enrolled members of each group at a premium, rounded as the scenario rounds them.
+pub fn pool_members(groups: &[PoolGroup], premium: f64) -> Vec<u64> {
+    groups
+        .iter()
+        .map(|g| (g.eligible * take_up(g, premium)).round().max(0.0) as u64)
+        .collect()
+}
+
 /// The adverse-selection analysis of a priced scenario: the equilibrium premium (or that there is
-/// none up to the ceiling), take-up there per group, and the renewal path from the base premium.
+/// none up to the ceiling), take-up there per group, and the renewal path from the scenario's
+/// premium. With `exact`, every pool on the renewal path is re-priced exactly and the
+/// equilibrium of the scaled solve is refined by exact re-pricing; otherwise the risk margin of
+/// each pool is scaled from the priced one.
 pub(crate) fn analyse(
     scenario: &Scenario,
     results: &PricingResults,
     spec: &AdverseSelectionSpec,
-) -> AdverseSelectionResult {
+    exact: Option<&ExactPricer<'_>>,
+) -> Result<AdverseSelectionResult, PricingError> {
     let reference = observed_premium(scenario, &results.premium);
     let pool: Vec<PoolGroup> = scenario
         .groups()
@@ -294,12 +357,11 @@ pub(crate) fn analyse(
     } else {
         0.0
     };
-    let base = reference;
     // Without a stated ceiling: ten times the scenario's premium, far beyond what a flat inclusive
     // product has been sold at.
     let max_premium = spec
         .max_premium
-        .unwrap_or(10.0 * base)
+        .unwrap_or(10.0 * reference)
         .max(f64::MIN_POSITIVE);
     let params = PoolParams {
         expense_ratio: scenario.pricing().expense_ratio,
@@ -307,7 +369,26 @@ pub(crate) fn analyse(
         risk_factor,
         max_premium,
     };
-    let outcome = solve(&pool, &params);
+    let mut outcome = solve(&pool, &params);
+    let mut residual = None;
+    let renewal = match exact {
+        Some(price_pool) => {
+            let required = |p: f64| price_pool(&pool_members(&pool, p));
+            if let Outcome::Equilibrium { premium, .. } = outcome
+                && let Some((refined, gap)) = refine_equilibrium(premium, max_premium, required)?
+            {
+                outcome = Outcome::Equilibrium {
+                    premium: refined,
+                    members: members(&pool, refined),
+                };
+                residual = Some(gap);
+            }
+            renewal_path(&pool, reference, spec.renewal_years, required)?
+        }
+        None => renewal_path(&pool, reference, spec.renewal_years, |p| {
+            Ok::<_, PricingError>(required_premium(&pool, &params, p))
+        })?,
+    };
     let at = match outcome {
         Outcome::Equilibrium { premium, .. } => premium,
         Outcome::NoEquilibrium => max_premium,
@@ -336,7 +417,7 @@ pub(crate) fn analyse(
         }
         Outcome::NoEquilibrium => ("no_equilibrium", None, None, None),
     };
-    AdverseSelectionResult {
+    Ok(AdverseSelectionResult {
         status: status.into(),
         max_premium,
         premium_per_member,
@@ -345,133 +426,12 @@ pub(crate) fn analyse(
         risk_factor,
         observed_premium_per_member: reference,
         observed_premium_stated: scenario.pricing().premium.is_some(),
+        repricing: if exact.is_some() { "exact" } else { "scaled" }.into(),
+        equilibrium_residual_per_member: residual,
         groups,
-        renewal: renewal_path(&pool, &params, base, spec.renewal_years),
-    }
+        renewal,
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn two_groups() -> Vec<PoolGroup> {
-        vec![
-            PoolGroup {
-                eligible: 1000.0,
-                take_up: 1.0,
-                observed_at: 100.0,
-                elasticity: 0.0,
-                pure_premium: 100.0,
-                variance: 0.0,
-            },
-            PoolGroup {
-                eligible: 1000.0,
-                // Observed 50% at a premium of 10: take-up 5 / P.
-                take_up: 0.5,
-                observed_at: 10.0,
-                elasticity: 1.0,
-                pure_premium: 10.0,
-                variance: 0.0,
-            },
-        ]
-    }
-
-    #[test]
-    fn known_equilibrium() {
-        // n_B(P) = 1000 * 5 / P for P >= 5, so P = (100000 + 50000 / P) / (1000 + 5000 / P),
-        // i.e. P^2 - 95 P - 50 = 0.
-        let params = PoolParams {
-            expense_ratio: 0.0,
-            cost_of_capital: 0.0,
-            risk_factor: 0.0,
-            max_premium: 1000.0,
-        };
-        let expected = (95.0 + (95.0_f64 * 95.0 + 200.0).sqrt()) / 2.0;
-        match solve(&two_groups(), &params) {
-            Outcome::Equilibrium { premium, members } => {
-                assert!((premium - expected).abs() < 1e-9, "{premium} vs {expected}");
-                assert!((members - (1000.0 + 5000.0 / expected)).abs() < 1e-6);
-            }
-            Outcome::NoEquilibrium => panic!("an equilibrium exists"),
-        }
-        // The renewal path converges to it from the base premium.
-        let path = renewal_path(&two_groups(), &params, 55.0, 30);
-        let last = path.last().unwrap().premium_per_member;
-        assert!((last - expected).abs() < 1e-6, "{last}");
-        // Expenses scale the equilibrium: with a 10% expense ratio the pool needs
-        // P = (100000 + 50000/P) / 0.9 / (1000 + 5000/P): 0.9 P^2 - 95.5 P - 50 = 0.
-        let with_expenses = PoolParams {
-            expense_ratio: 0.1,
-            ..params
-        };
-        let expected = (95.5 + (95.5_f64 * 95.5 + 4.0 * 0.9 * 50.0).sqrt()) / 1.8;
-        match solve(&two_groups(), &with_expenses) {
-            Outcome::Equilibrium { premium, .. } => assert!((premium - expected).abs() < 1e-9),
-            Outcome::NoEquilibrium => panic!("an equilibrium exists"),
-        }
-    }
-
-    #[test]
-    fn enrolment_scales_through_the_premium() {
-        // Group A does not respond; B's take-up is 0.5 s with s = P0 / P. Halving today's 1,500
-        // members is impossible (A keeps 1,000 at any premium); 1,250 needs B at 250, s = 0.5.
-        let groups = [(1000.0, 1.0, 0.0), (1000.0, 0.5, 1.0)];
-        let (members, ratio) = scale_enrolment(&groups, 1250.0 / 1500.0).unwrap();
-        assert!((members[0] - 1000.0).abs() < 1e-9);
-        assert!((members[1] - 250.0).abs() < 1e-6, "{members:?}");
-        assert!((ratio.unwrap() - 2.0).abs() < 1e-9, "premium twice today's");
-        let e = scale_enrolment(&groups, 0.5).unwrap_err();
-        assert!(e.contains("between 1000"), "{e}");
-        // Everyone enrolled (2,000) is the most: 1.4 x 1,500 = 2,100 is out of reach.
-        assert!(scale_enrolment(&groups, 1.4).is_err());
-        // Equal elasticities and no cap reached: every group scales alike.
-        let equal = [(1000.0, 0.2, 0.7), (4000.0, 0.1, 0.7)];
-        let (m, _) = scale_enrolment(&equal, 1.5).unwrap();
-        assert!(
-            (m[0] - 300.0).abs() < 1e-6 && (m[1] - 600.0).abs() < 1e-6,
-            "{m:?}"
-        );
-        // No elasticity: scaled alike, capped at the eligible.
-        let (m, ratio) = scale_enrolment(&[(1000.0, 0.6, 0.0), (10.0, 0.5, 0.0)], 2.0).unwrap();
-        assert_eq!((m, ratio), (vec![1000.0, 10.0], None));
-    }
-
-    #[test]
-    fn none_below_the_ceiling() {
-        let params = PoolParams {
-            expense_ratio: 0.0,
-            cost_of_capital: 0.0,
-            risk_factor: 0.0,
-            max_premium: 90.0,
-        };
-        assert_eq!(solve(&two_groups(), &params), Outcome::NoEquilibrium);
-    }
-
-    #[test]
-    fn risk_margin_can_make_every_pool_too_expensive() {
-        // One group leaving fast (elasticity 3): the fewer members, the larger the risk margin
-        // per member, which grows like P^1.5 and outruns the premium. Check the pool never pays
-        // for itself on a fine grid and that the solver agrees.
-        let g = [PoolGroup {
-            eligible: 100.0,
-            take_up: 1.0,
-            observed_at: 50.0,
-            elasticity: 3.0,
-            pure_premium: 50.0,
-            variance: 1e8,
-        }];
-        let params = PoolParams {
-            expense_ratio: 0.1,
-            cost_of_capital: 0.1,
-            risk_factor: 3.0,
-            max_premium: 1e6,
-        };
-        for i in 0..10_000 {
-            let p = 1e-3 * (1e9_f64).powf(i as f64 / 10_000.0);
-            if let Some(r) = required_premium(&g, &params, p) {
-                assert!(r > p, "pays for itself at {p}");
-            }
-        }
-        assert_eq!(solve(&g, &params), Outcome::NoEquilibrium);
-    }
-}
+mod tests;

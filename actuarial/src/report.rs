@@ -3,10 +3,14 @@
 use std::fmt::Write;
 
 use crate::engine::level_key;
-use crate::results::{AdverseSelectionResult, FactorSummary, PricingResults, SweepResult};
+use crate::results::{FactorSummary, PricingResults};
 use crate::scenario::RiskMeasure;
 
+mod adverse;
 mod distribution;
+mod sweep;
+
+pub use sweep::sweep_csv;
 
 /// Thousands-separated amount with `decimals` places.
 pub fn money(x: f64, decimals: usize) -> String {
@@ -80,7 +84,7 @@ pub fn render_report(r: &PricingResults) -> String {
     premium_build_up(&mut o, r);
     cross_subsidy(&mut o, r);
     if let Some(a) = &r.adverse_selection {
-        adverse_selection(&mut o, a);
+        adverse::adverse_selection(&mut o, a);
     }
     if let Some(s) = &r.sweep {
         let _ = writeln!(
@@ -387,64 +391,6 @@ fn cross_subsidy(o: &mut String, r: &PricingResults) {
     );
 }
 
-fn adverse_selection(o: &mut String, a: &AdverseSelectionResult) {
-    let _ = writeln!(
-        o,
-        "\nAdverse selection (take-up at a premium P = take-up observed at P0 x (P0 / P)^elasticity, \
-         capped at 1; P0 = {} per member, the {} premium)",
-        money(a.observed_premium_per_member, 2),
-        if a.observed_premium_stated {
-            "stated"
-        } else {
-            "recommended"
-        }
-    );
-    match (a.premium_per_member, a.members) {
-        (Some(p), Some(m)) => {
-            let _ = writeln!(
-                o,
-                "  the enrolled pool pays for itself at {} per member with {} members (expected payout {} per member)",
-                money(p, 2),
-                money(m, 0),
-                money(a.expected_payout_per_member.unwrap_or(0.0), 2)
-            );
-        }
-        _ => {
-            let _ = writeln!(
-                o,
-                "  no premium up to {} per member at which the enrolled pool pays for itself",
-                money(a.max_premium, 2)
-            );
-        }
-    }
-    let _ = writeln!(
-        o,
-        "  renewal path from P0 (each year the pool that enrols at the premium sets the next \
-         year's premium; year 0 is the pool priced above):"
-    );
-    let _ = writeln!(
-        o,
-        "  {:>4} {:>12} {:>14} {:>14} {:>10}",
-        "year", "premium", "members", "exp. payout", "loss r."
-    );
-    for y in &a.renewal {
-        let _ = writeln!(
-            o,
-            "  {:>4} {:>12} {:>14} {:>14} {:>10}",
-            y.year,
-            money(y.premium_per_member, 2),
-            money(y.members, 0),
-            money(y.expected_payout_per_member, 2),
-            pct(y.expected_loss_ratio, 1)
-        );
-    }
-    let _ = writeln!(
-        o,
-        "  premium: flat premium per member that year; members: expected enrolment; exp. payout: \
-         expected payout per member; loss r.: exp. payout / premium."
-    );
-}
-
 fn method(o: &mut String, r: &PricingResults) {
     let m = &r.method;
     let _ = writeln!(o, "\nMethod: {}", m.description);
@@ -462,67 +408,6 @@ fn method(o: &mut String, r: &PricingResults) {
         100.0 * m.max_relative_discretisation_error,
         m.max_prob_discretisation_error
     );
-}
-
-/// The unit of a swept value, by its key.
-fn sweep_key_unit(key: &str, currency: &str) -> String {
-    if key == "take_up_scale" {
-        "x members".into()
-    } else if key.ends_with("deductible") || key.ends_with("annual_limit") {
-        currency.into()
-    } else {
-        "ratio".into()
-    }
-}
-
-/// One row per sweep point: the swept values, then the results. Money to 2 decimals per member,
-/// whole units for portfolio totals. Each header cell is the JSON name followed by its unit in
-/// brackets.
-pub fn sweep_csv(s: &SweepResult, currency: &str) -> String {
-    let mut o = String::new();
-    for k in &s.keys {
-        let _ = write!(o, "{k} [{}],", sweep_key_unit(k, currency));
-    }
-    let c = currency;
-    let columns = [
-        "members [members]".to_string(),
-        format!("expected_payout [{c} per year]"),
-        format!("expected_payout_se [{c} per year]"),
-        format!("flat_premium_per_member [{c} per member-year]"),
-        format!("flat_premium_per_member_se [{c} per member-year]"),
-        "expected_loss_ratio [ratio]".into(),
-        format!("var [{c} per year]"),
-        format!("var_se [{c} per year]"),
-        format!("tvar [{c} per year]"),
-        format!("tvar_se [{c} per year]"),
-        "prob_loss_ratio_above_100 [probability]".into(),
-        "enrolment_premium_ratio [x scenario premium]".into(),
-    ];
-    o.push_str(&columns.join(","));
-    o.push('\n');
-    for row in &s.rows {
-        for v in &row.values {
-            let _ = write!(o, "{v},");
-        }
-        let _ = writeln!(
-            o,
-            "{},{:.0},{:.0},{:.2},{:.2},{:.4},{:.0},{:.0},{:.0},{:.0},{:.4},{}",
-            row.members,
-            row.expected_payout,
-            row.expected_payout_se,
-            row.flat_premium_per_member,
-            row.flat_premium_per_member_se,
-            row.expected_loss_ratio,
-            row.var,
-            row.var_se,
-            row.tvar,
-            row.tvar_se,
-            row.prob_loss_ratio_above_100,
-            row.enrolment_premium_ratio
-                .map_or(String::new(), |x| format!("{x:.4}"))
-        );
-    }
-    o
 }
 
 #[cfg(test)]

@@ -219,6 +219,14 @@ pub struct AdverseSelectionResult {
     /// Whether that premium is the scenario's `[pricing] premium` (else the recommended one).
     #[serde(default)]
     pub observed_premium_stated: bool,
+    /// How each pool on the renewal path (and the equilibrium's) was priced: "exact" (its own
+    /// exact portfolio distribution) or "scaled" (the risk margin scaled from the priced pool by
+    /// the standard deviation). Empty in results stored before.
+    #[serde(default)]
+    pub repricing: String,
+    /// With exact re-pricing, |P - R(P)| per member at the reported equilibrium.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equilibrium_residual_per_member: Option<f64>,
     pub groups: Vec<GroupTakeUp>,
     pub renewal: Vec<RenewalYear>,
 }

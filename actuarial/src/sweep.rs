@@ -102,20 +102,25 @@ pub fn sweep_combinations(spec: &SweepSpec) -> Vec<Vec<f64>> {
     rows
 }
 
-/// The models of the previous row with the enrolment of this one (the distributions depend only
-/// on the terms).
-fn with_members(models: FactorModels, s: &Scenario) -> FactorModels {
-    let FactorModels { grid, models } = models;
-    let models = models
-        .into_iter()
+/// The models of `models` with the enrolment of `s` (the distributions depend only on the
+/// terms, and are shared).
+pub(crate) fn with_members(models: &FactorModels, s: &Scenario) -> FactorModels {
+    let rows = models
+        .models
+        .iter()
         .map(|ms| {
-            ms.into_iter()
+            ms.iter()
                 .zip(s.groups())
-                .map(|(m, g)| GroupModel::new(g.members, m.inpatient, m.specialty_drug))
+                .map(|(m, g)| {
+                    GroupModel::new(g.members, m.inpatient.clone(), m.specialty_drug.clone())
+                })
                 .collect()
         })
         .collect();
-    FactorModels { grid, models }
+    FactorModels {
+        grid: models.grid.clone(),
+        models: rows,
+    }
 }
 
 /// The swept values other than enrolment, bit for bit: rows with the same key share their
@@ -144,7 +149,7 @@ pub(crate) fn run(
             .map_err(|source| PricingError::SweepPoint { row, source })?;
         let key = term_key(spec, &values);
         let models = match previous.take() {
-            Some((k, models)) if k == key => with_members(models, &s),
+            Some((k, models)) if k == key => with_members(&models, &s),
             _ => FactorModels::build(&s, options.cancel)?,
         };
         // The same seed and streams at every point: common random numbers make differences

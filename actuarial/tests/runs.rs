@@ -347,10 +347,12 @@ fn adverse_selection_equilibrium_in_a_scenario() {
     // responds: t_B(P) = 0.5 P0 / P. With no expenses and no risk margin the pool pays for itself
     // where E_A P^2 + (E_B t_B P0 - E_A b_A) P - E_B t_B P0 b_B = 0, with b the groups' pure
     // premiums and P0 the recommended flat premium.
+    // Monte Carlo: the risk margin of other pools is scaled (here it is 0 anyway).
     let text = r#"
 name = "adverse"
 seed = 8
 simulations = 1000
+method = "monte_carlo"
 [benefits.specialty_drug]
 deductible = 0
 coinsurance = 1.0
@@ -380,6 +382,7 @@ renewal_years = 40
 "#;
     let r = run(&scenario(text));
     let a = r.adverse_selection.as_ref().unwrap();
+    assert_eq!(a.repricing, "scaled");
     let (ba, bb) = (
         r.groups[0].stats.mean_payout_per_member,
         r.groups[1].stats.mean_payout_per_member,
@@ -511,4 +514,93 @@ take_up_scale = [1.0, 0.8]
         other => panic!("expected a sweep error, got {other:?}"),
     };
     assert!(message.contains("sweep.take_up_scale"), "{message}");
+}
+
+/// Two groups, the young leaving fast, and a cost factor every member shares: the renewal path's
+/// pools are re-priced exactly, so each year's premium is the recommended premium of that pool
+/// priced on its own.
+fn repriced_pool(young: u64, old: u64, extra: &str) -> String {
+    format!(
+        r#"
+name = "repriced"
+seed = 9
+simulations = 1000
+[benefits.inpatient]
+deductible = 10000
+coinsurance = 0.8
+annual_limit = 500000
+[[groups]]
+id = "young"
+members = {young}
+take_up = 0.4
+take_up_elasticity = 1.5
+inpatient.frequency = {{ distribution = "poisson", mean = 0.03 }}
+inpatient.severity = {{ distribution = "lognormal", mean = 15000, cv = 1.5 }}
+[[groups]]
+id = "old"
+members = {old}
+take_up = 0.5
+take_up_elasticity = 0.1
+inpatient.frequency = {{ distribution = "poisson", mean = 0.2 }}
+inpatient.severity = {{ distribution = "lognormal", mean = 25000, cv = 1.5 }}
+[[risk_factors]]
+id = "cost"
+applies_to = ["inpatient.severity"]
+distribution = {{ distribution = "gamma", cv = 0.1 }}
+[pricing]
+expense_ratio = 0.1
+cost_of_capital = 0.1
+risk_measure = "tvar"
+level = 0.995
+{extra}
+"#
+    )
+}
+
+#[test]
+fn adverse_selection_reprices_each_pool_exactly() {
+    let text = repriced_pool(
+        40_000,
+        10_000,
+        "premium = 300\n[adverse_selection]\nrenewal_years = 2\nmax_premium = 5000\n",
+    );
+    let r = run(&scenario(&text));
+    assert_eq!(r.method.name, "exact");
+    let a = r.adverse_selection.as_ref().unwrap();
+    assert_eq!(a.repricing, "exact");
+    let path = &a.renewal;
+    assert_eq!(path.len(), 3);
+    // Year 0 is the main report's pool at the stated premium; year 1's premium is what that
+    // pool needs, the main report's recommended premium.
+    close("year 0 premium", path[0].premium_per_member, 300.0, 1e-12);
+    close("year 0 members", path[0].members, r.members as f64, 1e-12);
+    close(
+        "year 0 loss ratio",
+        path[0].expected_loss_ratio,
+        r.premium.at_premium.as_ref().unwrap().expected_loss_ratio,
+        1e-9,
+    );
+    close(
+        "year 1 premium",
+        path[1].premium_per_member,
+        r.premium.flat_premium_per_member,
+        1e-12,
+    );
+    // Year 2's premium is the recommended premium of the pool enrolled at year 1's, priced as
+    // a scenario of its own.
+    let p1 = path[1].premium_per_member;
+    let at =
+        |t: f64, e: f64, eligible: f64| (eligible * (t * (300.0 / p1).powf(e)).min(1.0)).round();
+    let (young, old) = (at(0.4, 1.5, 100_000.0), at(0.5, 0.1, 20_000.0));
+    let own = run(&scenario(&repriced_pool(young as u64, old as u64, "")));
+    close(
+        "year 2 premium",
+        path[2].premium_per_member,
+        own.premium.flat_premium_per_member,
+        1e-12,
+    );
+    // The equilibrium is a fixed point of the exact pricing, to the stated residual.
+    let p = a.premium_per_member.expect("an equilibrium");
+    let residual = a.equilibrium_residual_per_member.unwrap();
+    assert!(residual <= 1e-3 * p, "residual {residual} at {p}");
 }
