@@ -371,13 +371,15 @@ impl Scenario {
             (s.simulations.saturating_mul(s.rows() as u64), s.rows())
         });
         // Adverse selection run exactly re-prices each renewal year's pool and refines the
-        // equilibrium: each such pricing weighs what the main run's does.
+        // equilibrium: each such pricing transforms every group's member distribution on the
+        // lattice once, weighed here like one build of every group's models (an assumption of
+        // the same order, not measured separately).
         let repricings = match (&self.adverse_selection, self.runs_exact()) {
             (Some(a), true) => f64::from(a.renewal_years + crate::adverse::EXACT_SOLVE_STEPS),
             _ => 0.0,
         };
         WorkEstimate {
-            main: (1.0 + repricings) * per_year * self.simulations as f64 + builds,
+            main: per_year * self.simulations as f64 + builds * (1.0 + repricings),
             sweep: per_year * sweep_years as f64 + builds * sweep_rows as f64,
         }
     }

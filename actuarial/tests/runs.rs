@@ -604,3 +604,34 @@ fn adverse_selection_reprices_each_pool_exactly() {
     let residual = a.equilibrium_residual_per_member.unwrap();
     assert!(residual <= 1e-3 * p, "residual {residual} at {p}");
 }
+
+#[test]
+fn the_admission_estimate_counts_the_exact_repricings() {
+    let plain = scenario(&repriced_pool(40_000, 10_000, ""));
+    let with = scenario(&repriced_pool(
+        40_000,
+        10_000,
+        "[adverse_selection]\nrenewal_years = 4\n",
+    ));
+    let extra = with.work_estimate().main - plain.work_estimate().main;
+    let expected = 2.0
+        * actuarial::MODEL_BUILD_MEMBER_YEARS
+        * f64::from(4 + actuarial::adverse::EXACT_SOLVE_STEPS);
+    close("re-pricing work", extra, expected, 1e-12);
+    // The Monte Carlo scales the risk margin instead: nothing more to count.
+    let mc = |t: &str| {
+        scenario(&format!("method = \"monte_carlo\"\n{t}"))
+            .work_estimate()
+            .main
+    };
+    close(
+        "Monte Carlo",
+        mc(&repriced_pool(
+            40_000,
+            10_000,
+            "[adverse_selection]\nrenewal_years = 4\n",
+        )),
+        mc(&repriced_pool(40_000, 10_000, "")),
+        1e-12,
+    );
+}
