@@ -2,8 +2,15 @@
 
 use std::fmt::Write;
 
-use crate::results::{AdverseSelectionResult, FactorSummary, PricingResults, SweepResult};
+use crate::engine::level_key;
+use crate::results::{FactorSummary, PricingResults};
 use crate::scenario::RiskMeasure;
+
+mod adverse;
+mod distribution;
+mod sweep;
+
+pub use sweep::sweep_csv;
 
 /// Thousands-separated amount with `decimals` places.
 pub fn money(x: f64, decimals: usize) -> String {
@@ -33,8 +40,26 @@ pub fn money(x: f64, decimals: usize) -> String {
     }
 }
 
-fn pct(x: f64, decimals: usize) -> String {
+pub(crate) fn pct(x: f64, decimals: usize) -> String {
     format!("{:.*}%", decimals, 100.0 * x)
+}
+
+/// "1 group", "2 groups".
+fn count(n: usize, noun: &str) -> String {
+    format!(
+        "{} {noun}{}",
+        money(n as f64, 0),
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+/// Ids of the groups with no members: left out of the per-group tables and named once.
+fn empty_groups(r: &PricingResults) -> Vec<&str> {
+    r.groups
+        .iter()
+        .filter(|g| g.members == 0)
+        .map(|g| g.id.as_str())
+        .collect()
 }
 
 fn measure_name(m: RiskMeasure) -> &'static str {
@@ -52,13 +77,14 @@ pub fn render_report(r: &PricingResults) -> String {
     header(&mut o, r);
     groups_table(&mut o, r);
     portfolio(&mut o, r);
+    distribution::percentile_table(&mut o, r);
     if let Some(f) = &r.risk_factors {
         risk_factors(&mut o, r, f);
     }
     premium_build_up(&mut o, r);
     cross_subsidy(&mut o, r);
     if let Some(a) = &r.adverse_selection {
-        adverse_selection(&mut o, a);
+        adverse::adverse_selection(&mut o, a);
     }
     if let Some(s) = &r.sweep {
         let _ = writeln!(
@@ -67,7 +93,7 @@ pub fn render_report(r: &PricingResults) -> String {
             money(s.simulations as f64, 0),
             pct(s.level, 1)
         );
-        o.push_str(&sweep_csv(s));
+        o.push_str(&sweep_csv(s, &r.currency));
     }
     if let Some(c) = &r.calibration {
         o.push_str(&crate::calibration::render_text(c));
@@ -108,12 +134,21 @@ fn header(o: &mut String, r: &PricingResults) {
     } else {
         "method: Monte Carlo; +- is one standard error of the estimate"
     };
-    let groups = r.groups.len();
+    let empty = empty_groups(r);
+    let left_out = if empty.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} with no members left out of the tables: {})",
+            empty.len(),
+            empty.join(", ")
+        )
+    };
     let _ = writeln!(
         o,
-        "{} members in {groups} group{}; amounts in {cur}; {plus_minus}\n",
+        "{} members in {}{left_out}; amounts in {cur}; {plus_minus}\n",
         money(r.members as f64, 0),
-        if groups == 1 { "" } else { "s" }
+        count(r.groups.len(), "group"),
     );
 }
 
@@ -123,9 +158,9 @@ fn groups_table(o: &mut String, r: &PricingResults) {
     let _ = writeln!(
         o,
         "{:<id_w$} {:>11} {:>3} {:>17} {:>10} {:>13} {:>10} {:>10}",
-        "group", "members", "pre", "mean (+- se)", "std", "P(any pay)", "inpatient", "drug"
+        "group", "members", "pre", "mean (+-)", "std", "P(any pay)", "inpatient", "drug"
     );
-    for g in &r.groups {
+    for g in r.groups.iter().filter(|g| g.members > 0) {
         let _ = writeln!(
             o,
             "{:<id_w$} {:>11} {:>3} {:>17} {:>10} {:>13} {:>10} {:>10}",
@@ -147,6 +182,13 @@ fn groups_table(o: &mut String, r: &PricingResults) {
                 .map_or("-".into(), |s| money(s.mean_payout_per_member, 2)),
         );
     }
+    let _ = writeln!(
+        o,
+        "  members: enrolled; pre: members with a pre-existing condition; mean: expected payout \
+         per member and year (+- as in the line above); std: standard deviation of one member's annual payout; P(any pay): \
+         share of members paid anything in a year; inpatient, drug: the mean by benefit \
+         (- where the benefit is not priced)."
+    );
 }
 
 fn portfolio(o: &mut String, r: &PricingResults) {
@@ -180,6 +222,12 @@ fn portfolio(o: &mut String, r: &PricingResults) {
             money(p.tvar_se.get(level).copied().unwrap_or(0.0), 0),
         );
     }
+    distribution::benefit_split(o, r);
+    let _ = writeln!(
+        o,
+        "  VaR at p: the total not exceeded in a share p of years (1 in 1 / (1 - p) years is \
+         worse); TVaR: the mean total in the years beyond the VaR."
+    );
 }
 
 fn risk_factors(o: &mut String, r: &PricingResults, f: &FactorSummary) {
@@ -202,15 +250,20 @@ fn risk_factors(o: &mut String, r: &PricingResults, f: &FactorSummary) {
     for x in &f.factors {
         let _ = writeln!(
             o,
-            "  {:<20} {:>10} {:>6} {:>9}  {} ({} groups)",
+            "  {:<20} {:>10} {:>6} {:>9}  {} ({})",
             x.id,
             x.distribution,
             pct(x.cv, 1),
             pct(x.variance_explained, 1),
             x.applies_to.join(", "),
-            x.groups
+            count(x.groups, "group")
         );
     }
+    let _ = writeln!(
+        o,
+        "  family: the factor's distribution (mean 1 unless stated); cv: its coefficient of \
+         variation; variance: the share of the variance of the portfolio total it explains."
+    );
     let _ = writeln!(
         o,
         "  member-level (process) risk explains {} of the variance of the total",
@@ -302,6 +355,9 @@ fn premium_build_up(o: &mut String, r: &PricingResults) {
             pct(t.prob_loss_ratio_above_100, 2)
         );
     }
+    if let Some(l) = &pr.at_premium {
+        distribution::at_stated_premium(o, l);
+    }
 }
 
 fn cross_subsidy(o: &mut String, r: &PricingResults) {
@@ -316,7 +372,7 @@ fn cross_subsidy(o: &mut String, r: &PricingResults) {
         "{:<id_w$} {:>11} {:>12} {:>12} {:>10} {:>9} {:>16}",
         "group", "members", "pure prem.", "risk-rated", "flat", "loss r.", "subsidy/year"
     );
-    for c in &pr.cross_subsidy {
+    for c in pr.cross_subsidy.iter().filter(|c| c.members > 0) {
         let _ = writeln!(
             o,
             "{:<id_w$} {:>11} {:>12} {:>12} {:>10} {:>9} {:>16}",
@@ -329,48 +385,13 @@ fn cross_subsidy(o: &mut String, r: &PricingResults) {
             money(c.subsidy, 0)
         );
     }
-}
-
-fn adverse_selection(o: &mut String, a: &AdverseSelectionResult) {
     let _ = writeln!(
         o,
-        "\nAdverse selection (take-up = base x (expected benefit / premium)^elasticity, capped at 1)"
+        "  pure prem.: the group's expected payout per member; risk-rated: the premium the group \
+         would pay if priced on its own with the same loadings (flat x pure prem. / portfolio \
+         pure prem.); flat: the premium every member pays; loss r.: pure prem. / flat; \
+         subsidy/year: (flat - risk-rated) x members, > 0 when the group pays for others."
     );
-    match (a.premium_per_member, a.members) {
-        (Some(p), Some(m)) => {
-            let _ = writeln!(
-                o,
-                "  the enrolled pool pays for itself at {} per member with {} members (expected payout {} per member)",
-                money(p, 2),
-                money(m, 0),
-                money(a.expected_payout_per_member.unwrap_or(0.0), 2)
-            );
-        }
-        _ => {
-            let _ = writeln!(
-                o,
-                "  no premium up to {} per member at which the enrolled pool pays for itself",
-                money(a.max_premium, 2)
-            );
-        }
-    }
-    let _ = writeln!(o, "  renewal path from the base premium:");
-    let _ = writeln!(
-        o,
-        "  {:>4} {:>12} {:>14} {:>14} {:>10}",
-        "year", "premium", "members", "exp. payout", "loss r."
-    );
-    for y in &a.renewal {
-        let _ = writeln!(
-            o,
-            "  {:>4} {:>12} {:>14} {:>14} {:>10}",
-            y.year,
-            money(y.premium_per_member, 2),
-            money(y.members, 0),
-            money(y.expected_payout_per_member, 2),
-            pct(y.expected_loss_ratio, 1)
-        );
-    }
 }
 
 fn method(o: &mut String, r: &PricingResults) {
@@ -385,41 +406,11 @@ fn method(o: &mut String, r: &PricingResults) {
     }
     let _ = writeln!(
         o,
-        "Member-level discretisation: expected payouts within {:.1e} (relative), payout probabilities within {:.1e}.",
-        m.max_relative_discretisation_error, m.max_prob_discretisation_error
+        "The grid of amounts per member moves expected payouts by at most {:.2}% and the chance \
+         of any payout by at most {:.1e} (bounded by their difference from a grid of twice the step).",
+        100.0 * m.max_relative_discretisation_error,
+        m.max_prob_discretisation_error
     );
-}
-
-/// One row per sweep point: the swept values, then the results. Money to 2 decimals per member,
-/// whole units for portfolio totals.
-pub fn sweep_csv(s: &SweepResult) -> String {
-    let mut o = String::new();
-    for k in &s.keys {
-        o.push_str(k);
-        o.push(',');
-    }
-    o.push_str("members,expected_payout,expected_payout_se,flat_premium_per_member,flat_premium_per_member_se,expected_loss_ratio,var,var_se,tvar,tvar_se,prob_loss_ratio_above_100\n");
-    for row in &s.rows {
-        for v in &row.values {
-            let _ = write!(o, "{v},");
-        }
-        let _ = writeln!(
-            o,
-            "{},{:.0},{:.0},{:.2},{:.2},{:.4},{:.0},{:.0},{:.0},{:.0},{:.4}",
-            row.members,
-            row.expected_payout,
-            row.expected_payout_se,
-            row.flat_premium_per_member,
-            row.flat_premium_per_member_se,
-            row.expected_loss_ratio,
-            row.var,
-            row.var_se,
-            row.tvar,
-            row.tvar_se,
-            row.prob_loss_ratio_above_100
-        );
-    }
-    o
 }
 
 #[cfg(test)]

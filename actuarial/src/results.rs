@@ -63,6 +63,58 @@ pub struct PortfolioResult {
     pub var_se: BTreeMap<String, f64>,
     pub tvar: BTreeMap<String, f64>,
     pub tvar_se: BTreeMap<String, f64>,
+    /// Percentiles of the total (read as VaR is), keyed by probability like `var`, at
+    /// [`PERCENTILE_LEVELS`](crate::engine::PERCENTILE_LEVELS), with their standard errors or
+    /// error bounds. Empty only in results stored before they were reported.
+    #[serde(default)]
+    pub percentiles: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub percentiles_se: BTreeMap<String, f64>,
+    /// The mean and std of the total split by benefit, from the member-level distributions
+    /// (over the risk factors when there are any). Absent in results stored before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_benefit: Option<PortfolioByBenefit>,
+}
+
+/// One benefit's part of the annual portfolio total.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BenefitTotal {
+    pub mean: f64,
+    pub std: f64,
+    /// mean / portfolio mean.
+    pub share_of_mean: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PortfolioByBenefit {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inpatient: Option<BenefitTotal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub specialty_drug: Option<BenefitTotal>,
+}
+
+/// The loss ratio at a flat premium per member: its expectation, distribution and the chance
+/// the year loses money. The loss ratio is the total / (premium x members), so its percentiles
+/// are the total's rescaled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LossRatioAtPremium {
+    pub premium_per_member: f64,
+    /// Premium per member x members.
+    pub gross_premium: f64,
+    /// This premium / the recommended flat premium.
+    pub to_recommended: f64,
+    pub expected_loss_ratio: f64,
+    pub expected_loss_ratio_se: f64,
+    pub loss_ratio_std: f64,
+    /// Keyed by probability as `PortfolioResult::percentiles`.
+    pub loss_ratio_percentiles: BTreeMap<String, f64>,
+    pub prob_loss_ratio_above_100: f64,
+    pub prob_loss_ratio_above_100_se: f64,
+    /// Premium less expenses less expected payout, per member.
+    pub margin_per_member: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +181,12 @@ pub struct PremiumResult {
     pub prob_loss_ratio_above_100_se: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetLossRatioResult>,
+    /// The loss ratio at the recommended flat premium, as `at_premium` has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_ratio: Option<LossRatioAtPremium>,
+    /// The same at the scenario's `[pricing] premium`, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_premium: Option<LossRatioAtPremium>,
     pub cross_subsidy: Vec<CrossSubsidyRow>,
 }
 
@@ -154,6 +212,21 @@ pub struct AdverseSelectionResult {
     pub expected_payout_per_member: Option<f64>,
     /// (risk measure - mean) / std of the base run, used to scale the risk margin to other pools.
     pub risk_factor: f64,
+    /// The premium per member at which the groups' take-up is observed (the stated premium, or
+    /// the recommended one); the renewal path starts there. 0 in results stored before.
+    #[serde(default)]
+    pub observed_premium_per_member: f64,
+    /// Whether that premium is the scenario's `[pricing] premium` (else the recommended one).
+    #[serde(default)]
+    pub observed_premium_stated: bool,
+    /// How each pool on the renewal path (and the equilibrium's) was priced: "exact" (its own
+    /// exact portfolio distribution) or "scaled" (the risk margin scaled from the priced pool by
+    /// the standard deviation). Empty in results stored before.
+    #[serde(default)]
+    pub repricing: String,
+    /// With exact re-pricing, |P - R(P)| per member at the reported equilibrium.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equilibrium_residual_per_member: Option<f64>,
     pub groups: Vec<GroupTakeUp>,
     pub renewal: Vec<RenewalYear>,
 }
@@ -175,6 +248,10 @@ pub struct SweepRow {
     pub tvar: f64,
     pub tvar_se: f64,
     pub prob_loss_ratio_above_100: f64,
+    /// With `take_up_scale` and elasticities: the premium, as a multiple of the scenario's, at
+    /// which this row's enrolment forms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolment_premium_ratio: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

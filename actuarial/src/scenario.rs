@@ -349,7 +349,8 @@ impl Scenario {
     /// portfolio-year, one unit per group plus one per expected claim or drug need: payouts are
     /// sampled only for members with a payout, of which there are at most that many) and its
     /// model building: every group's member-level models are built once for the main run and
-    /// again for every sweep row, each build weighing [`MODEL_BUILD_MEMBER_YEARS`].
+    /// again for every sweep row, each build weighing [`MODEL_BUILD_MEMBER_YEARS`]. The main
+    /// run's part also counts the exact re-pricings of adverse selection.
     pub fn work_estimate(&self) -> WorkEstimate {
         let per_year: f64 = self
             .groups
@@ -369,8 +370,16 @@ impl Scenario {
         let (sweep_years, sweep_rows) = self.sweep.as_ref().map_or((0, 0), |s| {
             (s.simulations.saturating_mul(s.rows() as u64), s.rows())
         });
+        // Adverse selection run exactly re-prices each renewal year's pool and refines the
+        // equilibrium: each such pricing transforms every group's member distribution on the
+        // lattice once, weighed here like one build of every group's models (an assumption of
+        // the same order, not measured separately).
+        let repricings = match (&self.adverse_selection, self.runs_exact()) {
+            (Some(a), true) => f64::from(a.renewal_years + crate::adverse::EXACT_SOLVE_STEPS),
+            _ => 0.0,
+        };
         WorkEstimate {
-            main: per_year * self.simulations as f64 + builds,
+            main: per_year * self.simulations as f64 + builds * (1.0 + repricings),
             sweep: per_year * sweep_years as f64 + builds * sweep_rows as f64,
         }
     }

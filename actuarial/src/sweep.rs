@@ -1,18 +1,33 @@
 //! The sweep: the scenario re-priced at every combination of the swept terms and enrolment.
 
+use crate::adverse;
 use crate::engine::{Cancellation, PricingError, RunOptions, distribution, summarise};
 use crate::model::{FactorModels, GroupModel};
 use crate::results::{SweepResult, SweepRow};
 use crate::scenario::{Benefit, Scenario, ScenarioError, SweepKey, SweepSpec, TermKind};
 
 /// The scenario at one sweep point: term values replace the scenario's and the groups' own;
-/// `take_up_scale` multiplies every group's enrolment, capped at its eligible population. Built
-/// through [`Scenario::new`], so a point is validated like a parsed scenario.
+/// `take_up_scale` scales the enrolment through the premium with the selection the groups'
+/// elasticities imply ([`adverse::scale_enrolment`]; alike in every group, capped at its
+/// eligible population, when no group responds). Built through [`Scenario::new`], so a point is
+/// validated like a parsed scenario.
 pub fn sweep_point(
     scenario: &Scenario,
     spec: &SweepSpec,
     values: &[f64],
 ) -> Result<Scenario, ScenarioError> {
+    sweep_point_with_ratio(scenario, spec, values).map(|(s, _)| s)
+}
+
+/// [`sweep_point`] and, when enrolment is scaled through the premium, the premium relative to
+/// the scenario's at which the point's enrolment forms.
+fn sweep_point_with_ratio(
+    scenario: &Scenario,
+    spec: &SweepSpec,
+    values: &[f64],
+) -> Result<(Scenario, Option<f64>), ScenarioError> {
+    let mut premium_ratio = None;
+    let source = format!("{} (sweep point {values:?})", scenario.name());
     let mut parts = scenario.to_parts();
     parts.sweep = None;
     parts.adverse_selection = None;
@@ -46,17 +61,27 @@ pub fn sweep_point(
                 }
             }
             SweepKey::TakeUpScale => {
-                for g in &mut parts.groups {
-                    let scaled = (g.members as f64 * x)
-                        .round()
-                        .min(g.eligible.floor().max(g.members as f64));
+                let pool: Vec<(f64, f64, f64)> = parts
+                    .groups
+                    .iter()
+                    .map(|g| (g.eligible, g.base_take_up, g.elasticity))
+                    .collect();
+                let (members, ratio) = adverse::scale_enrolment(&pool, x).map_err(|message| {
+                    ScenarioError::Invalid {
+                        source_name: source.clone(),
+                        key: "sweep.take_up_scale".into(),
+                        message: format!("take_up_scale = {x}: {message}"),
+                    }
+                })?;
+                for (g, m) in parts.groups.iter_mut().zip(members) {
+                    let scaled = m.round().min(g.eligible.floor().max(g.members as f64));
                     g.members = scaled.max(0.0) as u64;
                 }
+                premium_ratio = ratio;
             }
         }
     }
-    let source = format!("{} (sweep point {values:?})", scenario.name());
-    Scenario::new(parts, &source)
+    Scenario::new(parts, &source).map(|s| (s, premium_ratio))
 }
 
 /// All combinations, first axis slowest.
@@ -77,20 +102,25 @@ pub fn sweep_combinations(spec: &SweepSpec) -> Vec<Vec<f64>> {
     rows
 }
 
-/// The models of the previous row with the enrolment of this one (the distributions depend only
-/// on the terms).
-fn with_members(models: FactorModels, s: &Scenario) -> FactorModels {
-    let FactorModels { grid, models } = models;
-    let models = models
-        .into_iter()
+/// The models of `models` with the enrolment of `s` (the distributions depend only on the
+/// terms, and are shared).
+pub(crate) fn with_members(models: &FactorModels, s: &Scenario) -> FactorModels {
+    let rows = models
+        .models
+        .iter()
         .map(|ms| {
-            ms.into_iter()
+            ms.iter()
                 .zip(s.groups())
-                .map(|(m, g)| GroupModel::new(g.members, m.inpatient, m.specialty_drug))
+                .map(|(m, g)| {
+                    GroupModel::new(g.members, m.inpatient.clone(), m.specialty_drug.clone())
+                })
                 .collect()
         })
         .collect();
-    FactorModels { grid, models }
+    FactorModels {
+        grid: models.grid.clone(),
+        models: rows,
+    }
 }
 
 /// The swept values other than enrolment, bit for bit: rows with the same key share their
@@ -115,11 +145,11 @@ pub(crate) fn run(
     let mut previous: Option<(Vec<u64>, FactorModels)> = None;
     for (row, values) in sweep_combinations(spec).into_iter().enumerate() {
         Cancellation::check(options.cancel)?;
-        let s = sweep_point(scenario, spec, &values)
+        let (s, premium_ratio) = sweep_point_with_ratio(scenario, spec, &values)
             .map_err(|source| PricingError::SweepPoint { row, source })?;
         let key = term_key(spec, &values);
         let models = match previous.take() {
-            Some((k, models)) if k == key => with_members(models, &s),
+            Some((k, models)) if k == key => with_members(&models, &s),
             _ => FactorModels::build(&s, options.cancel)?,
         };
         // The same seed and streams at every point: common random numbers make differences
@@ -140,6 +170,7 @@ pub(crate) fn run(
             tvar: t.tvar,
             tvar_se: t.tvar_se,
             prob_loss_ratio_above_100: c.premium.prob_loss_ratio_above_100,
+            enrolment_premium_ratio: premium_ratio,
         });
         previous = Some((key, models));
     }

@@ -327,21 +327,32 @@ fn sweep_rows_reproduce_the_base_run_at_the_base_terms() {
     let ratio = sw.rows[1].expected_payout / sw.rows[0].expected_payout;
     assert!((0.4..0.6).contains(&ratio), "{ratio}");
     assert!(sw.rows[2].expected_payout < sw.rows[0].expected_payout);
-    let csv = sweep_csv(sw);
+    let csv = sweep_csv(sw, "CNY");
     assert_eq!(csv.lines().count(), 5);
-    assert!(csv.starts_with("inpatient.deductible,take_up_scale,members,expected_payout"));
+    assert!(csv.starts_with(
+        "inpatient.deductible [CNY],take_up_scale [x members],members [members],expected_payout [CNY per year],"
+    ));
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains("expected_loss_ratio [ratio]")
+    );
     assert!(csv.lines().nth(1).unwrap().starts_with("20000,1,23000,"));
 }
 
 #[test]
 fn adverse_selection_equilibrium_in_a_scenario() {
-    // Group A never responds; group B (base take-up 0.5, elasticity 1) responds to value. With no
-    // expenses and no risk margin the pool pays for itself where
-    // E_A P^2 + (E_B t_B b_B - E_A b_A) P - E_B t_B b_B^2 = 0, with b the groups' pure premiums.
+    // Group A never responds; group B (take-up 0.5 at the scenario's premium P0, elasticity 1)
+    // responds: t_B(P) = 0.5 P0 / P. With no expenses and no risk margin the pool pays for itself
+    // where E_A P^2 + (E_B t_B P0 - E_A b_A) P - E_B t_B P0 b_B = 0, with b the groups' pure
+    // premiums and P0 the recommended flat premium.
+    // Monte Carlo: the risk margin of other pools is scaled (here it is 0 anyway).
     let text = r#"
 name = "adverse"
 seed = 8
 simulations = 1000
+method = "monte_carlo"
 [benefits.specialty_drug]
 deductible = 0
 coinsurance = 1.0
@@ -371,6 +382,7 @@ renewal_years = 40
 "#;
     let r = run(&scenario(text));
     let a = r.adverse_selection.as_ref().unwrap();
+    assert_eq!(a.repricing, "scaled");
     let (ba, bb) = (
         r.groups[0].stats.mean_payout_per_member,
         r.groups[1].stats.mean_payout_per_member,
@@ -384,7 +396,8 @@ renewal_years = 40
     );
     within("b_B", bb, r.groups[1].stats.mean_payout_per_member_se, 10.0);
     let (ea, eb, tb) = (1000.0, 1000.0, 0.5);
-    let (qa, qb, qc) = (ea, eb * tb * bb - ea * ba, -eb * tb * bb * bb);
+    let p0 = r.premium.flat_premium_per_member;
+    let (qa, qb, qc) = (ea, eb * tb * p0 - ea * ba, -eb * tb * p0 * bb);
     let expected = (-qb + (qb * qb - 4.0 * qa * qc).sqrt()) / (2.0 * qa);
     assert_eq!(a.status, "equilibrium");
     close(
@@ -396,7 +409,17 @@ renewal_years = 40
     close(
         "members",
         a.members.unwrap(),
-        ea + eb * tb * bb / expected,
+        ea + eb * tb * p0 / expected,
+        1e-9,
+    );
+    // Year 0 of the renewal path is the main report's pool at its premium.
+    let year0 = &a.renewal[0];
+    close("year 0 premium", year0.premium_per_member, p0, 1e-12);
+    close("year 0 members", year0.members, r.members as f64, 1e-12);
+    close(
+        "year 0 loss ratio",
+        year0.expected_loss_ratio,
+        r.premium.expected_loss_ratio,
         1e-9,
     );
     let last = a.renewal.last().unwrap();
@@ -408,4 +431,207 @@ renewal_years = 40
     let a = capped.adverse_selection.unwrap();
     assert_eq!(a.status, "no_equilibrium");
     assert!(a.premium_per_member.is_none());
+
+    // A stated premium is where the take-up is observed: the path starts there with the main
+    // report's members, and its loss ratio is the one reported at that premium.
+    let sold = run(&scenario(
+        &text.replace("level = 0.99\n", "level = 0.99\npremium = 80\n"),
+    ));
+    let at = sold.premium.at_premium.as_ref().unwrap();
+    let year0 = &sold.adverse_selection.as_ref().unwrap().renewal[0];
+    close("stated premium", year0.premium_per_member, 80.0, 1e-12);
+    close("members at 80", year0.members, sold.members as f64, 1e-12);
+    close(
+        "loss ratio at 80",
+        year0.expected_loss_ratio,
+        at.expected_loss_ratio,
+        1e-9,
+    );
+    close(
+        "loss ratio at 80 from the mean",
+        at.expected_loss_ratio,
+        sold.portfolio.mean / (80.0 * 1500.0),
+        1e-12,
+    );
+}
+
+#[test]
+fn take_up_scale_moves_the_groups_that_respond_to_the_premium() {
+    // "young" leaves fast (elasticity 1), "old" barely (0.1): a 20% smaller pool forms at the
+    // premium ratio r with 8,000 r^-1 + 2,000 r^-0.1 = 8,000 (take-ups observed at today's
+    // premium), and the pool left is older.
+    let text = r#"
+name = "selection"
+seed = 3
+simulations = 1000
+method = "monte_carlo"
+[benefits.specialty_drug]
+deductible = 0
+coinsurance = 1.0
+annual_limit = 1000000
+[[groups]]
+id = "young"
+members = 8000
+take_up = 0.4
+take_up_elasticity = 1.0
+specialty_drug.need_rate = 0.001
+specialty_drug.cost = { distribution = "gamma", mean = 10000, cv = 0.5 }
+[[groups]]
+id = "old"
+members = 2000
+take_up = 0.5
+take_up_elasticity = 0.1
+specialty_drug.need_rate = 0.01
+specialty_drug.cost = { distribution = "gamma", mean = 10000, cv = 0.5 }
+[pricing]
+expense_ratio = 0.1
+cost_of_capital = 0.06
+risk_measure = "tvar"
+level = 0.99
+[sweep]
+take_up_scale = [1.0, 0.8]
+"#;
+    let r = run(&scenario(text));
+    let rows = &r.sweep.as_ref().unwrap().rows;
+    assert_eq!(rows[0].members, 10_000);
+    assert!(rows[1].members.abs_diff(8_000) <= 1, "{}", rows[1].members);
+    let ratio = rows[1].enrolment_premium_ratio.unwrap();
+    let members = 8000.0 / ratio + 2000.0 * ratio.powf(-0.1);
+    close("enrolment at the ratio", members, 8000.0, 1e-9);
+    assert!(ratio > 1.0, "fewer members at a higher premium: {ratio}");
+    // The older pool costs more per member than today's, not the same as scaling alike would.
+    let per_member = |row: &actuarial::results::SweepRow| row.expected_payout / row.members as f64;
+    assert!(per_member(&rows[1]) > 1.05 * per_member(&rows[0]));
+    // An enrolment no premium reaches (everyone eligible is 24,000) names the key.
+    let e = actuarial::Scenario::from_toml_str(
+        &text.replace("[1.0, 0.8]", "[1.0, 2.5]"),
+        "t.toml",
+        &actuarial::NoTables,
+    )
+    .map(|s| actuarial::price(&s, &actuarial::RunOptions::default()));
+    let message = match e {
+        Ok(Err(e)) => e.to_string(),
+        other => panic!("expected a sweep error, got {other:?}"),
+    };
+    assert!(message.contains("sweep.take_up_scale"), "{message}");
+}
+
+/// Two groups, the young leaving fast, and a cost factor every member shares: the renewal path's
+/// pools are re-priced exactly, so each year's premium is the recommended premium of that pool
+/// priced on its own.
+fn repriced_pool(young: u64, old: u64, extra: &str) -> String {
+    format!(
+        r#"
+name = "repriced"
+seed = 9
+simulations = 1000
+[benefits.inpatient]
+deductible = 10000
+coinsurance = 0.8
+annual_limit = 500000
+[[groups]]
+id = "young"
+members = {young}
+take_up = 0.4
+take_up_elasticity = 1.5
+inpatient.frequency = {{ distribution = "poisson", mean = 0.03 }}
+inpatient.severity = {{ distribution = "lognormal", mean = 15000, cv = 1.5 }}
+[[groups]]
+id = "old"
+members = {old}
+take_up = 0.5
+take_up_elasticity = 0.1
+inpatient.frequency = {{ distribution = "poisson", mean = 0.2 }}
+inpatient.severity = {{ distribution = "lognormal", mean = 25000, cv = 1.5 }}
+[[risk_factors]]
+id = "cost"
+applies_to = ["inpatient.severity"]
+distribution = {{ distribution = "gamma", cv = 0.1 }}
+[pricing]
+expense_ratio = 0.1
+cost_of_capital = 0.1
+risk_measure = "tvar"
+level = 0.995
+{extra}
+"#
+    )
+}
+
+#[test]
+fn adverse_selection_reprices_each_pool_exactly() {
+    let text = repriced_pool(
+        40_000,
+        10_000,
+        "premium = 300\n[adverse_selection]\nrenewal_years = 2\nmax_premium = 5000\n",
+    );
+    let r = run(&scenario(&text));
+    assert_eq!(r.method.name, "exact");
+    let a = r.adverse_selection.as_ref().unwrap();
+    assert_eq!(a.repricing, "exact");
+    let path = &a.renewal;
+    assert_eq!(path.len(), 3);
+    // Year 0 is the main report's pool at the stated premium; year 1's premium is what that
+    // pool needs, the main report's recommended premium.
+    close("year 0 premium", path[0].premium_per_member, 300.0, 1e-12);
+    close("year 0 members", path[0].members, r.members as f64, 1e-12);
+    close(
+        "year 0 loss ratio",
+        path[0].expected_loss_ratio,
+        r.premium.at_premium.as_ref().unwrap().expected_loss_ratio,
+        1e-9,
+    );
+    close(
+        "year 1 premium",
+        path[1].premium_per_member,
+        r.premium.flat_premium_per_member,
+        1e-12,
+    );
+    // Year 2's premium is the recommended premium of the pool enrolled at year 1's, priced as
+    // a scenario of its own.
+    let p1 = path[1].premium_per_member;
+    let at =
+        |t: f64, e: f64, eligible: f64| (eligible * (t * (300.0 / p1).powf(e)).min(1.0)).round();
+    let (young, old) = (at(0.4, 1.5, 100_000.0), at(0.5, 0.1, 20_000.0));
+    let own = run(&scenario(&repriced_pool(young as u64, old as u64, "")));
+    close(
+        "year 2 premium",
+        path[2].premium_per_member,
+        own.premium.flat_premium_per_member,
+        1e-12,
+    );
+    // The equilibrium is a fixed point of the exact pricing, to the stated residual.
+    let p = a.premium_per_member.expect("an equilibrium");
+    let residual = a.equilibrium_residual_per_member.unwrap();
+    assert!(residual <= 1e-3 * p, "residual {residual} at {p}");
+}
+
+#[test]
+fn the_admission_estimate_counts_the_exact_repricings() {
+    let plain = scenario(&repriced_pool(40_000, 10_000, ""));
+    let with = scenario(&repriced_pool(
+        40_000,
+        10_000,
+        "[adverse_selection]\nrenewal_years = 4\n",
+    ));
+    let extra = with.work_estimate().main - plain.work_estimate().main;
+    let expected = 2.0
+        * actuarial::MODEL_BUILD_MEMBER_YEARS
+        * f64::from(4 + actuarial::adverse::EXACT_SOLVE_STEPS);
+    close("re-pricing work", extra, expected, 1e-12);
+    // The Monte Carlo scales the risk margin instead: nothing more to count.
+    let mc = |t: &str| {
+        scenario(&format!("method = \"monte_carlo\"\n{t}"))
+            .work_estimate()
+            .main
+    };
+    close(
+        "Monte Carlo",
+        mc(&repriced_pool(
+            40_000,
+            10_000,
+            "[adverse_selection]\nrenewal_years = 4\n",
+        )),
+        mc(&repriced_pool(40_000, 10_000, "")),
+        1e-12,
+    );
 }

@@ -177,6 +177,36 @@ fn bad_values_name_the_file_the_key_and_the_problem() {
             "(0, 1]",
         ),
         (
+            "[pricing]",
+            "[pricing]\npremium = 0",
+            "pricing.premium",
+            "must be > 0",
+        ),
+        (
+            "[pricing]",
+            "[pricing]\npremium = -129",
+            "pricing.premium",
+            "must be > 0",
+        ),
+        (
+            "[pricing]",
+            "[pricing]\npremium = nan",
+            "pricing.premium",
+            "expected a number",
+        ),
+        (
+            "[pricing]",
+            "[pricing]\npremium = inf",
+            "pricing.premium",
+            "expected a number",
+        ),
+        (
+            "[pricing]",
+            "[pricing]\npremium = \"129\"",
+            "pricing.premium",
+            "expected a number",
+        ),
+        (
             "preexisting = false",
             "preexisting = \"no\"",
             "preexisting",
@@ -410,6 +440,45 @@ fn json_results_have_the_contract_names() {
             assert!(p[key][level].is_number(), "{key} {level}");
         }
     }
+    // New figures beside the stable names: percentiles, the benefit split, the loss ratio.
+    for level in ["0.5", "0.75", "0.9", "0.95", "0.99", "0.995", "0.999"] {
+        assert!(p["percentiles"][level].is_number(), "percentile {level}");
+        assert!(v["premium"]["loss_ratio"]["loss_ratio_percentiles"][level].is_number());
+    }
+    for benefit in ["inpatient", "specialty_drug"] {
+        assert!(p["by_benefit"][benefit]["mean"].is_number(), "{benefit}");
+    }
+    assert!(
+        v["premium"].get("at_premium").is_none(),
+        "no premium stated"
+    );
+    // The benefits are independent and add up to the total, within the reported error.
+    let f = |x: &serde_json::Value| x.as_f64().unwrap();
+    let (bi, bd) = (
+        &p["by_benefit"]["inpatient"],
+        &p["by_benefit"]["specialty_drug"],
+    );
+    let split_mean = f(&bi["mean"]) + f(&bd["mean"]);
+    assert!(
+        (split_mean - f(&p["mean"])).abs() <= f(&p["mean_se"]) + 1e-9 * f(&p["mean"]),
+        "{split_mean} vs {}",
+        p["mean"]
+    );
+    let split_std = f(&bi["std"]).hypot(f(&bd["std"]));
+    assert!(
+        (split_std - f(&p["std"])).abs() <= f(&p["std_se"]) + 1e-9 * f(&p["std"]),
+        "{split_std} vs {}",
+        p["std"]
+    );
+    // The loss ratio's percentiles are the total's over the premium; the median is below the 99.9%.
+    let lr = &v["premium"]["loss_ratio"];
+    for level in ["0.5", "0.99"] {
+        let expected = f(&p["percentiles"][level]) / f(&v["premium"]["gross_premium"]);
+        let got = f(&lr["loss_ratio_percentiles"][level]);
+        assert!((got - expected).abs() <= 1e-12 * expected, "{level}");
+    }
+    assert!(f(&p["percentiles"]["0.5"]) < f(&p["percentiles"]["0.999"]));
+    assert_eq!(p["percentiles"]["0.99"], p["var"]["0.99"]);
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
     // A 40-digit commit in a checkout, "unknown" outside one.
     let commit = v["git_commit"].as_str().unwrap();

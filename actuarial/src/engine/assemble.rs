@@ -5,9 +5,11 @@ use crate::exact::ExactError;
 use crate::model::{FactorModels, GroupModel};
 use crate::montecarlo::{BLOCK_YEARS, GroupAcc};
 use crate::premium::gross_premium;
+use crate::report::money;
 use crate::scenario::{Pricing, REPORT_LEVELS, RiskMeasure, Scenario};
 use crate::stats::{MemberStats, TailEstimate};
 
+use super::figures::{benefit_split, loss_ratio_at};
 use super::*;
 
 pub(super) fn payout_stats(s: MemberStats) -> PayoutStats {
@@ -21,7 +23,8 @@ pub(super) fn payout_stats(s: MemberStats) -> PayoutStats {
     }
 }
 
-pub(super) fn level_key(level: f64) -> String {
+/// The key of a probability level in the results' maps ("0.995").
+pub(crate) fn level_key(level: f64) -> String {
     format!("{level}")
 }
 
@@ -121,7 +124,15 @@ pub(super) fn portfolio_result(members: u64, total: &dyn TotalDistribution) -> P
         var_se: Default::default(),
         tvar: Default::default(),
         tvar_se: Default::default(),
+        percentiles: Default::default(),
+        percentiles_se: Default::default(),
+        by_benefit: None,
     };
+    for level in PERCENTILE_LEVELS {
+        let t = total.tail(level);
+        portfolio.percentiles.insert(level_key(level), t.var);
+        portfolio.percentiles_se.insert(level_key(level), t.var_se);
+    }
     for level in REPORT_LEVELS {
         let t = total.tail(level);
         let k = level_key(level);
@@ -189,6 +200,10 @@ pub(super) fn premium_result(
         target: pricing
             .target_loss_ratio
             .map(|t| target_result(t, pricing, total, build_up.risk_margin, nm)),
+        loss_ratio: Some(loss_ratio_at(flat, flat, pricing, total, nm)),
+        at_premium: pricing
+            .premium
+            .map(|p| loss_ratio_at(p, flat, pricing, total, nm)),
         cross_subsidy: cross_subsidy(groups, flat, mean / nm),
     }
 }
@@ -255,7 +270,11 @@ pub(super) fn cross_subsidy(
         .collect()
 }
 
-pub(super) fn method_info(models: &FactorModels, exact: Option<&ExactError>) -> MethodInfo {
+pub(super) fn method_info(
+    models: &FactorModels,
+    exact: Option<&ExactError>,
+    currency: &str,
+) -> MethodInfo {
     let mut max_rel: f64 = 0.0;
     let mut max_prob: f64 = 0.0;
     for m in models.all() {
@@ -266,45 +285,56 @@ pub(super) fn method_info(models: &FactorModels, exact: Option<&ExactError>) -> 
             max_prob = max_prob.max(d.prob_error_estimate);
         }
     }
-    let factors = if models.models.len() > 1 {
-        format!(
-            " Risk factors: each portfolio-year draws one of {} combinations of factor nodes \
-             (each factor's distribution cut into strata of fixed probability, one node per \
-             stratum at its conditional mean).",
-            models.models.len()
-        )
-    } else {
-        String::new()
-    };
+    let combinations = models.models.len();
     let (name, description) = match exact {
-        Some(e) => (
-            "exact",
-            format!(
-                "Exact: the member-level payout distributions of each group are put on one \
-                 lattice (span {:.1}, up to {} points), the group total is exp(n log phi) in \
-                 Fourier space, groups multiply and one inverse FFT gives the portfolio total.{} \
-                 Error bounds replace standard errors: wrapped-around mass at most {:.1e}, \
-                 rounding to the lattice adds at most {:.1e} of the variance.",
-                e.lattice_span,
-                e.lattice_points,
-                factors.replace(
-                    "each portfolio-year draws one of",
-                    "the distribution is a mixture over"
+        Some(e) => {
+            let factors = if combinations > 1 {
+                format!(
+                    " The risk factors are averaged over {combinations} combinations of their \
+                     values: each factor's distribution is cut into bands of fixed probability \
+                     (finer in the tails) and each band is represented by its mean."
+                )
+            } else {
+                String::new()
+            };
+            (
+                "exact",
+                format!(
+                    "Exact, no simulation. Each group's payout per member is a full probability \
+                     distribution on a grid of amounts {} {} apart ({} points); the \
+                     distribution of the portfolio total follows from these by Fourier \
+                     transforms, with no sampling error.{factors} Numerical error: at most {:.1e} \
+                     of the probability wraps around the grid, and rounding amounts to the grid \
+                     adds at most {:.2}% to the variance.",
+                    money(e.lattice_span, 1),
+                    currency,
+                    money(e.lattice_points as f64, 0),
+                    e.aliasing_mass,
+                    100.0 * e.rounding_variance
                 ),
-                e.aliasing_mass,
-                e.rounding_variance
-            ),
-        ),
-        None => (
-            "monte_carlo",
-            format!(
-                "Monte Carlo: per portfolio-year and group, binomial counts of members with a \
-                 payout (inpatient, specialty drug, both); their payouts drawn from the \
-                 member-level payout distributions, computed exactly up to discretisation \
-                 (single-claim cells at exact conditional means; compound claims by FFT of a \
-                 moment-matched lattice).{factors}"
-            ),
-        ),
+            )
+        }
+        None => {
+            let factors = if combinations > 1 {
+                format!(
+                    " Each simulated year draws the risk factors' values from {combinations} \
+                     combinations (each factor's distribution cut into bands of fixed \
+                     probability, each band represented by its mean)."
+                )
+            } else {
+                String::new()
+            };
+            (
+                "monte_carlo",
+                format!(
+                    "Monte Carlo: simulated years. In each year and group, the number of members \
+                     paid for inpatient care, for specialty drugs or for both is drawn, and each \
+                     such member's payout is drawn from the group's payout distribution per \
+                     member (worked out exactly on a grid of amounts).{factors} Figures carry \
+                     one standard error of the simulation."
+                ),
+            )
+        }
     };
     MethodInfo {
         name: name.to_string(),
@@ -324,7 +354,8 @@ pub(super) fn method_info(models: &FactorModels, exact: Option<&ExactError>) -> 
 }
 
 pub(crate) fn assemble(scenario: &Scenario, models: &FactorModels, run: &Run) -> PricingResults {
-    let s = summarise(scenario, run);
+    let mut s = summarise(scenario, run);
+    s.portfolio.by_benefit = Some(benefit_split(models, s.portfolio.mean));
     PricingResults {
         name: scenario.name().to_string(),
         currency: scenario.currency().to_string(),
@@ -340,7 +371,7 @@ pub(crate) fn assemble(scenario: &Scenario, models: &FactorModels, run: &Run) ->
         adverse_selection: None,
         sweep: None,
         risk_factors: None,
-        method: method_info(models, run.exact.as_ref()),
+        method: method_info(models, run.exact.as_ref(), scenario.currency()),
         distribution: Some(run.total.summary()),
         calibration: None,
     }

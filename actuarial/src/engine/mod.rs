@@ -15,13 +15,15 @@ use crate::stats::Sample;
 use crate::sweep;
 
 mod assemble;
+mod figures;
 mod mixed;
 mod total;
 
+pub(crate) use assemble::level_key;
 pub(crate) use assemble::{assemble, summarise};
-use assemble::{exact_stats, group_result, level_key};
+use assemble::{exact_stats, group_result};
 use mixed::{exact_group_results, factor_summary, mean_error, mixed_exact_stats, mixed_moments};
-pub use total::{DENSITY_BINS, summary_probabilities};
+pub use total::{DENSITY_BINS, PERCENTILE_LEVELS, summary_probabilities};
 pub(crate) use total::{ExactTotal, TotalDistribution};
 
 /// How to run: threads, progress and cancellation. All optional.
@@ -83,6 +85,8 @@ pub enum PricingError {
     },
     #[error("sweep row {row}: {source}")]
     SweepPoint { row: usize, source: ScenarioError },
+    #[error("adverse selection, the pool enrolled at a premium: {source}")]
+    AdversePool { source: ScenarioError },
 }
 
 /// Prices a scenario: main run, adverse selection and sweep when the scenario asks for them.
@@ -117,12 +121,45 @@ fn price_here(
         results.risk_factors = Some(factor_summary(scenario, &models, options.cancel)?);
     }
     if let Some(spec) = scenario.adverse_selection() {
-        results.adverse_selection = Some(adverse::analyse(scenario, &results, spec));
+        let price_pool = |members: &[u64]| reprice_pool(scenario, &models, members, options);
+        let exact: Option<&adverse::ExactPricer<'_>> = scenario.runs_exact().then_some(&price_pool);
+        results.adverse_selection = Some(adverse::analyse(scenario, &results, spec, exact)?);
     }
     if let Some(spec) = scenario.sweep() {
         results.sweep = Some(sweep::run(scenario, spec, options)?);
     }
     Ok(results)
+}
+
+/// The flat premium per member the pool with these members needs, priced exactly as the main
+/// run is (the same member-level distributions, the same premium rule); None when nobody enrols.
+fn reprice_pool(
+    scenario: &Scenario,
+    models: &FactorModels,
+    members: &[u64],
+    options: &RunOptions<'_>,
+) -> Result<Option<f64>, PricingError> {
+    Cancellation::check(options.cancel)?;
+    if members.iter().all(|&m| m == 0) {
+        return Ok(None);
+    }
+    let mut parts = scenario.to_parts();
+    parts.sweep = None;
+    parts.adverse_selection = None;
+    for (g, &m) in parts.groups.iter_mut().zip(members) {
+        g.members = m;
+    }
+    let source = format!("{} (adverse-selection pool)", scenario.name());
+    let pool =
+        Scenario::new(parts, &source).map_err(|source| PricingError::AdversePool { source })?;
+    let pool_models = sweep::with_members(models, &pool);
+    // Progress counts the main run and the sweep only.
+    let quiet = RunOptions {
+        progress: None,
+        ..*options
+    };
+    let run = distribution(&pool, &pool_models, &quiet)?;
+    Ok(Some(summarise(&pool, &run).premium.flat_premium_per_member))
 }
 
 /// One run's group figures and portfolio distribution, by the method the scenario asks for.

@@ -10,6 +10,9 @@ pub const DENSITY_BINS: usize = 120;
 /// The density's window runs from the quantile at this probability to the one at 1 minus it.
 const DENSITY_TAIL: f64 = 0.0005;
 
+/// The percentiles of the portfolio total and of the loss ratio that the results report.
+pub const PERCENTILE_LEVELS: [f64; 7] = [0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999];
+
 /// The probabilities of the stored quantile function: steps of 0.005, the return periods
 /// 10^(1 + j / 20) years from 1 in 10 to 1 in 1,000, and the reported levels.
 pub fn summary_probabilities() -> Vec<f64> {

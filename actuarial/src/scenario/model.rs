@@ -166,6 +166,11 @@ pub struct Pricing {
     pub risk_measure: RiskMeasure,
     pub level: f64,
     pub target_loss_ratio: Option<f64>,
+    /// The flat premium per member the product is (or will be) sold at, judged beside the one
+    /// the model recommends; when given, it is also the premium at which `take_up` is observed.
+    /// Left out of the hash when absent, so scenarios without it keep their hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub premium: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

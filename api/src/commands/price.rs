@@ -114,7 +114,8 @@ pub fn run(args: &PriceArgs) -> Result<ExitCode, PriceCommandError> {
     }
     let mut printed = results.clone();
     if let (Some(path), Some(sweep)) = (&args.sweep_csv, &results.sweep) {
-        std::fs::write(path, sweep_csv(sweep)).map_err(|e| write_error(path, e))?;
+        std::fs::write(path, sweep_csv(sweep, &results.currency))
+            .map_err(|e| write_error(path, e))?;
         // Written to the file: keep the report short.
         printed.sweep = None;
     }

@@ -15,6 +15,7 @@ impl Parser<'_> {
                 "risk_measure",
                 "level",
                 "target_loss_ratio",
+                "premium",
             ],
         )?;
         let expense_ratio = self.req_f64(p, path, "expense_ratio")?;
@@ -59,12 +60,18 @@ impl Parser<'_> {
                 "in (0, 1]",
             )?;
         }
+        // `number` already refuses values that are not finite.
+        let premium = self.opt_f64(p, path, "premium")?;
+        if let Some(x) = premium {
+            self.in_range("pricing.premium", x, x > 0.0, "> 0 (per member and year)")?;
+        }
         Ok(Pricing {
             expense_ratio,
             cost_of_capital,
             risk_measure,
             level,
             target_loss_ratio,
+            premium,
         })
     }
 
