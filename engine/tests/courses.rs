@@ -376,13 +376,9 @@ fn a_retried_request_replays_after_its_start_has_passed() {
         let member = setup(&t, &keys);
         let mut conn = t.db.get().unwrap();
         let request = course_request(member, 6);
-        let first = authorizations::request(
-            &mut conn,
-            &ctx_at(&keys, "insurer:1", 0),
-            "a1",
-            &request,
-        )
-        .unwrap();
+        let first =
+            authorizations::request(&mut conn, &ctx_at(&keys, "insurer:1", 0), "a1", &request)
+                .unwrap();
         assert!(!first.replayed);
         // The next day the course has started: the lost answer comes back.
         let tomorrow = ctx_at(&keys, "insurer:1", 1);

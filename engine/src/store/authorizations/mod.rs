@@ -26,8 +26,8 @@ use crate::domain::authorization::{
     CourseRequest, CourseState, CourseStatus, OtherCourse, decide_authorization,
 };
 use crate::domain::authorization_request::{
-    AssessmentSubmission, AuthorizationSubmission, CancelSubmission, validate_assessment,
-    check_start_date, parse_authorization, validate_cancel,
+    AssessmentSubmission, AuthorizationSubmission, CancelSubmission, check_start_date,
+    parse_authorization, validate_assessment, validate_cancel,
 };
 use crate::domain::canonical::canonical_json;
 use crate::domain::product::Product;
