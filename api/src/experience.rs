@@ -1,11 +1,14 @@
 //! The experience study: the store's aggregates turned into the pure study's input, against a
-//! pricing basis. Shared by `puhui experience` and `GET /v1/products/{id}/experience`.
+//! pricing basis. Shared by `puhui experience`, `puhui renew` and
+//! `GET /v1/products/{id}/experience`.
 //!
-//! The product does not name the scenario it was priced on yet, so the basis is a scenario
-//! given by the caller; by default the demo's (`scenarios/city-default.toml`, built in).
+//! The basis is the scenario the product names (`pricing_scenario`, checked against the hash
+//! stored with the product version: `basis.rs`); for a product that names none, the demo's
+//! city-wide scenario (`scenarios/city-default.toml`, built in). The command line may give
+//! another basis instead.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use actuarial::experience::{
     Basis, CaseReserveRow, ClaimInput, GroupExposure, Study, StudyInput, study,
@@ -16,6 +19,9 @@ use chrono::{Datelike, NaiveDate};
 use engine::DbConn;
 use engine::StoreError;
 use engine::store::experience::{self, ExperienceData};
+use engine::store::products;
+
+use crate::basis::{self, BasisError};
 
 pub const DEFAULT_BASIS_NAME: &str = "scenarios/city-default.toml";
 const DEFAULT_BASIS_TOML: &str = include_str!("../../scenarios/city-default.toml");
@@ -34,6 +40,39 @@ pub fn default_basis() -> Result<&'static Basis, String> {
         .map_err(Clone::clone)
 }
 
+/// The basis of a product: its own pricing scenario, or the default when it names none.
+/// Bases are kept by the scenario's hash, so a server builds each one once.
+pub fn product_basis(conn: &mut DbConn, product_id: &str) -> Result<Arc<Basis>, BasisError> {
+    type Cache = Mutex<HashMap<String, Arc<Basis>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let stored = products::current(conn, product_id)?;
+    let Some((text, scenario)) = basis::product_basis(conn, &stored)? else {
+        let basis = default_basis().map_err(|message| BasisError::Invalid {
+            product: product_id.to_string(),
+            message,
+        })?;
+        return Ok(Arc::new(basis.clone()));
+    };
+    let key = text.sha256();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(Arc::clone(hit));
+    }
+    let built =
+        Arc::new(
+            Basis::from_scenario(&scenario).map_err(|message| BasisError::Invalid {
+                product: product_id.to_string(),
+                message,
+            })?,
+        );
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= 64 {
+        map.clear();
+    }
+    map.insert(key, Arc::clone(&built));
+    Ok(built)
+}
+
 /// Reads the aggregates and computes the study.
 pub fn run(
     conn: &mut DbConn,
@@ -43,6 +82,16 @@ pub fn run(
 ) -> Result<Study, StoreError> {
     let data = experience::read(conn, product_id, as_of)?;
     Ok(study(&study_input(&data), basis))
+}
+
+/// The study against the product's own basis.
+pub fn run_on_product_basis(
+    conn: &mut DbConn,
+    product_id: &str,
+    as_of: NaiveDate,
+) -> Result<Study, BasisError> {
+    let basis = product_basis(conn, product_id)?;
+    Ok(run(conn, product_id, as_of, &basis)?)
 }
 
 /// Months since year 0, so that month differences are subtractions.

@@ -2,6 +2,7 @@
 //! engine and the pricing core, and the `puhui` commands that operate them.
 
 pub mod auth;
+pub mod basis;
 pub mod body;
 pub mod cli;
 pub mod clock;

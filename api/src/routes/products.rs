@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use engine::StoreError;
 use engine::domain::ValidationErrors;
 use engine::store::products::{self, StoredProduct};
 
@@ -91,8 +90,8 @@ pub async fn experience(
     let id = req.match_info().get("id").unwrap_or("").to_owned();
     let study = state
         .run(move |conn, _| {
-            let basis = crate::experience::default_basis().map_err(StoreError::integrity)?;
-            crate::experience::run(conn, &id, as_of, basis)
+            crate::experience::run_on_product_basis(conn, &id, as_of)
+                .map_err(crate::basis::BasisError::into_store_error)
         })
         .await?;
     Ok(ok(&study))
