@@ -129,7 +129,8 @@ impl MorbidityRow {
     }
 }
 
-const COLUMNS: [&str; 9] = [
+/// The columns of a morbidity table, in the order the shipped table writes them.
+pub const COLUMNS: [&str; 9] = [
     "age_band",
     "sex",
     "condition_group",
