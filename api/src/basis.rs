@@ -92,20 +92,27 @@ impl ScenarioText {
     /// Parses the scenario; its tables and product file resolve next to the file (or, for the
     /// built-in copy, to the built-in demo product and default table).
     pub fn parse(&self) -> Result<Scenario, String> {
-        let resolver: Box<dyn TableResolver> = if self.builtin {
-            Box::new(BuiltinDemo)
-        } else {
-            let base = Path::new(&self.path)
-                .parent()
-                .unwrap_or_else(|| Path::new("."));
-            Box::new(DirResolver::new(base))
-        };
+        let resolver = self.resolver();
         if self.path.ends_with(".json") {
             Scenario::from_json_str(&self.text, &self.path, resolver.as_ref())
         } else {
             Scenario::from_toml_str(&self.text, &self.path, resolver.as_ref())
         }
         .map_err(|e| e.to_string())
+    }
+}
+
+impl ScenarioText {
+    /// Where the files the scenario names (its table, its product file) are read from.
+    pub fn resolver(&self) -> Box<dyn TableResolver> {
+        if self.builtin {
+            Box::new(BuiltinDemo)
+        } else {
+            let base = Path::new(&self.path)
+                .parent()
+                .unwrap_or_else(|| Path::new("."));
+            Box::new(DirResolver::new(base))
+        }
     }
 }
 

@@ -143,20 +143,9 @@ pub fn study_input(data: &ExperienceData) -> StudyInput {
             });
         g.members += u64::try_from(cell.members).unwrap_or(0);
         g.member_years += members * days as f64 * per_day;
-        // Days in force in each calendar month.
-        let mut month_start = start;
-        while month_start <= end {
-            let next = month_start
-                .with_day(1)
-                .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
-                .unwrap_or(end + chrono::Duration::days(1));
-            let month_end = (next - chrono::Duration::days(1)).min(end);
-            let days = (month_end - month_start).num_days() + 1;
-            *month_exposure
-                .entry(month_label(month_number(month_start)))
-                .or_default() += members * days as f64 * per_day;
-            month_start = next;
-        }
+    }
+    for ((_, month), member_years) in exposure_by_group_month(data) {
+        *month_exposure.entry(month).or_default() += member_years;
     }
 
     let claims = data
@@ -192,6 +181,32 @@ pub fn study_input(data: &ExperienceData) -> StudyInput {
             })
             .collect(),
     }
+}
+
+/// Member-years in force per pricing group and calendar month (days in force in the month,
+/// from cover start to the as-of date or the period end, over the days of the period).
+pub fn exposure_by_group_month(data: &ExperienceData) -> BTreeMap<(String, String), f64> {
+    let product = &data.product.product;
+    let period_days = (product.period_end - product.period_start).num_days() + 1;
+    let end = data.as_of.min(product.period_end);
+    let per_day = 1.0 / period_days.max(1) as f64;
+    let mut out: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for cell in &data.enrolment {
+        let members = cell.members as f64;
+        let mut month_start = cell.coverage_start.max(product.period_start);
+        while month_start <= end {
+            let next = month_start
+                .with_day(1)
+                .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
+                .unwrap_or(end + chrono::Duration::days(1));
+            let month_end = (next - chrono::Duration::days(1)).min(end);
+            let days = (month_end - month_start).num_days() + 1;
+            *out.entry((cell.group.id(), month_label(month_number(month_start))))
+                .or_default() += members * days as f64 * per_day;
+            month_start = next;
+        }
+    }
+    out
 }
 
 /// The paid triangle by service month: every month from the period start to the as-of date is

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod pricing_runs;
 pub mod query;
 pub mod ratelimit;
+pub mod renew;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -21,4 +21,5 @@ mod pricing;
 mod pricing_bounds;
 mod pricing_report;
 mod probes;
+mod renew;
 mod reserve;

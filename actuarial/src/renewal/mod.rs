@@ -21,10 +21,12 @@ use serde::Serialize;
 use crate::credibility::{self, GroupSummary, Structure};
 use crate::experience::Basis;
 
+mod render;
 mod scenario;
 #[cfg(test)]
 mod tests;
 
+pub use render::{RenewalReport, render_renewal, renewal_html};
 pub use scenario::{RenewalBasis, RenewalScenario, price_renewal};
 
 /// Huhuibao kept 6.53 M of its 7.39 M members from 2021 to 2022 (docs/domain/
