@@ -9,22 +9,17 @@
 
 use std::path::Path;
 
-use actuarial::table::{DEFAULT_TABLE_CSV, DEFAULT_TABLE_NAME, ResolvedTable, TableError};
-use actuarial::{DirResolver, Scenario, TableResolver};
+use actuarial::{BuiltinTables, DirResolver, Scenario, TableResolver};
 use engine::DbConn;
 use engine::StoreError;
 use engine::domain::canonical::sha256_hex;
 use engine::domain::product::Product;
 use engine::store::products::{self, StoredProduct};
 
-/// The demo's pricing scenario and the product file it takes its terms from.
+/// The demo's pricing scenario; the product file and table it names are `BuiltinTables`'.
 const BUILTIN_SCENARIO: (&str, &str) = (
     "scenarios/xiamen-2026.toml",
     include_str!("../../scenarios/xiamen-2026.toml"),
-);
-const BUILTIN_PRODUCT: (&str, &str) = (
-    "../products/xiamen-2026.toml",
-    include_str!("../../products/xiamen-2026.toml"),
 );
 
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +85,7 @@ impl ScenarioText {
     }
 
     /// Parses the scenario; its tables and product file resolve next to the file (or, for the
-    /// built-in copy, to the built-in demo product and default table).
+    /// built-in copy, to the built-in demo product and default table: `BuiltinTables`).
     pub fn parse(&self) -> Result<Scenario, String> {
         let resolver = self.resolver();
         if self.path.ends_with(".json") {
@@ -106,32 +101,13 @@ impl ScenarioText {
     /// Where the files the scenario names (its table, its product file) are read from.
     pub fn resolver(&self) -> Box<dyn TableResolver> {
         if self.builtin {
-            Box::new(BuiltinDemo)
+            Box::new(BuiltinTables)
         } else {
             let base = Path::new(&self.path)
                 .parent()
                 .unwrap_or_else(|| Path::new("."));
             Box::new(DirResolver::new(base))
         }
-    }
-}
-
-/// The files the built-in demo scenario names, from memory.
-struct BuiltinDemo;
-
-impl TableResolver for BuiltinDemo {
-    fn resolve(&self, name: &str) -> Result<ResolvedTable, TableError> {
-        let text = if name == BUILTIN_PRODUCT.0 {
-            BUILTIN_PRODUCT.1
-        } else if name == DEFAULT_TABLE_NAME {
-            DEFAULT_TABLE_CSV
-        } else {
-            return Err(TableError::NotAllowed(name.to_string()));
-        };
-        Ok(ResolvedTable {
-            name: name.to_string(),
-            text: text.to_string(),
-        })
     }
 }
 
