@@ -23,6 +23,7 @@ pub mod model;
 pub mod montecarlo;
 pub mod morbidity;
 pub mod premium;
+pub mod renewal;
 pub mod report;
 pub mod reserve;
 pub mod results;

@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_TABLE_NAME: &str = "morbidity_default.csv";
 pub const DEFAULT_TABLE_CSV: &str = include_str!("../../scenarios/morbidity_default.csv");
 
+/// The demo product file, which the demo's pricing scenario takes its terms from
+/// (`[product] file = "../products/xiamen-2026.toml"`), by its file name.
+pub const DEMO_PRODUCT_NAME: &str = "xiamen-2026.toml";
+pub const DEMO_PRODUCT_TOML: &str = include_str!("../../products/xiamen-2026.toml");
+
 /// Tables larger than this are refused rather than read into memory.
 const MAX_TABLE_BYTES: u64 = 8 * 1024 * 1024;
 const MAX_TABLE_ROWS: usize = 10_000;
@@ -71,7 +76,8 @@ impl TableResolver for DirResolver {
     }
 }
 
-/// Resolves only the shipped default table, by its file name; no file system access.
+/// Resolves only the shipped default table and the demo product file, by their file names; no
+/// file system access.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BuiltinTables;
 
@@ -82,6 +88,11 @@ impl TableResolver for BuiltinTables {
             Ok(ResolvedTable {
                 name: DEFAULT_TABLE_NAME.to_string(),
                 text: DEFAULT_TABLE_CSV.to_string(),
+            })
+        } else if file_name == Some(DEMO_PRODUCT_NAME) {
+            Ok(ResolvedTable {
+                name: DEMO_PRODUCT_NAME.to_string(),
+                text: DEMO_PRODUCT_TOML.to_string(),
             })
         } else {
             Err(TableError::NotAllowed(table.to_string()))
@@ -129,7 +140,8 @@ impl MorbidityRow {
     }
 }
 
-const COLUMNS: [&str; 9] = [
+/// The columns of a morbidity table, in the order the shipped table writes them.
+pub const COLUMNS: [&str; 9] = [
     "age_band",
     "sex",
     "condition_group",

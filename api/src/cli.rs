@@ -48,6 +48,9 @@ pub enum Command {
     /// Claim reserves from a development triangle: chain ladder with Mack standard errors, or
     /// Bornhuetter-Ferguson.
     Reserve(commands::reserve::ReserveArgs),
+    /// Next year's price of a product from its experience: credibility, trend, next year's
+    /// enrolment; writes the renewal scenario and prices it.
+    Renew(commands::renew::RenewArgs),
     /// Load product files.
     #[command(subcommand)]
     Products(commands::products::ProductsCommand),

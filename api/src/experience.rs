@@ -1,11 +1,14 @@
 //! The experience study: the store's aggregates turned into the pure study's input, against a
-//! pricing basis. Shared by `puhui experience` and `GET /v1/products/{id}/experience`.
+//! pricing basis. Shared by `puhui experience`, `puhui renew` and
+//! `GET /v1/products/{id}/experience`.
 //!
-//! The product does not name the scenario it was priced on yet, so the basis is a scenario
-//! given by the caller; by default the demo's (`scenarios/city-default.toml`, built in).
+//! The basis is the scenario the product names (`pricing_scenario`, checked against the hash
+//! stored with the product version: `basis.rs`); for a product that names none, the demo's
+//! city-wide scenario (`scenarios/city-default.toml`, built in). The command line may give
+//! another basis instead.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use actuarial::experience::{
     Basis, CaseReserveRow, ClaimInput, GroupExposure, Study, StudyInput, study,
@@ -16,6 +19,9 @@ use chrono::{Datelike, NaiveDate};
 use engine::DbConn;
 use engine::StoreError;
 use engine::store::experience::{self, ExperienceData};
+use engine::store::products;
+
+use crate::basis::{self, BasisError};
 
 pub const DEFAULT_BASIS_NAME: &str = "scenarios/city-default.toml";
 const DEFAULT_BASIS_TOML: &str = include_str!("../../scenarios/city-default.toml");
@@ -34,6 +40,39 @@ pub fn default_basis() -> Result<&'static Basis, String> {
         .map_err(Clone::clone)
 }
 
+/// The basis of a product: its own pricing scenario, or the default when it names none.
+/// Bases are kept by the scenario's hash, so a server builds each one once.
+pub fn product_basis(conn: &mut DbConn, product_id: &str) -> Result<Arc<Basis>, BasisError> {
+    type Cache = Mutex<HashMap<String, Arc<Basis>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let stored = products::current(conn, product_id)?;
+    let Some((text, scenario)) = basis::product_basis(conn, &stored)? else {
+        let basis = default_basis().map_err(|message| BasisError::Invalid {
+            product: product_id.to_string(),
+            message,
+        })?;
+        return Ok(Arc::new(basis.clone()));
+    };
+    let key = text.sha256();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(Arc::clone(hit));
+    }
+    let built =
+        Arc::new(
+            Basis::from_scenario(&scenario).map_err(|message| BasisError::Invalid {
+                product: product_id.to_string(),
+                message,
+            })?,
+        );
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= 64 {
+        map.clear();
+    }
+    map.insert(key, Arc::clone(&built));
+    Ok(built)
+}
+
 /// Reads the aggregates and computes the study.
 pub fn run(
     conn: &mut DbConn,
@@ -43,6 +82,16 @@ pub fn run(
 ) -> Result<Study, StoreError> {
     let data = experience::read(conn, product_id, as_of)?;
     Ok(study(&study_input(&data), basis))
+}
+
+/// The study against the product's own basis.
+pub fn run_on_product_basis(
+    conn: &mut DbConn,
+    product_id: &str,
+    as_of: NaiveDate,
+) -> Result<Study, BasisError> {
+    let basis = product_basis(conn, product_id)?;
+    Ok(run(conn, product_id, as_of, &basis)?)
 }
 
 /// Months since year 0, so that month differences are subtractions.
@@ -94,20 +143,9 @@ pub fn study_input(data: &ExperienceData) -> StudyInput {
             });
         g.members += u64::try_from(cell.members).unwrap_or(0);
         g.member_years += members * days as f64 * per_day;
-        // Days in force in each calendar month.
-        let mut month_start = start;
-        while month_start <= end {
-            let next = month_start
-                .with_day(1)
-                .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
-                .unwrap_or(end + chrono::Duration::days(1));
-            let month_end = (next - chrono::Duration::days(1)).min(end);
-            let days = (month_end - month_start).num_days() + 1;
-            *month_exposure
-                .entry(month_label(month_number(month_start)))
-                .or_default() += members * days as f64 * per_day;
-            month_start = next;
-        }
+    }
+    for ((_, month), member_years) in exposure_by_group_month(data) {
+        *month_exposure.entry(month).or_default() += member_years;
     }
 
     let claims = data
@@ -143,6 +181,32 @@ pub fn study_input(data: &ExperienceData) -> StudyInput {
             })
             .collect(),
     }
+}
+
+/// Member-years in force per pricing group and calendar month (days in force in the month,
+/// from cover start to the as-of date or the period end, over the days of the period).
+pub fn exposure_by_group_month(data: &ExperienceData) -> BTreeMap<(String, String), f64> {
+    let product = &data.product.product;
+    let period_days = (product.period_end - product.period_start).num_days() + 1;
+    let end = data.as_of.min(product.period_end);
+    let per_day = 1.0 / period_days.max(1) as f64;
+    let mut out: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for cell in &data.enrolment {
+        let members = cell.members as f64;
+        let mut month_start = cell.coverage_start.max(product.period_start);
+        while month_start <= end {
+            let next = month_start
+                .with_day(1)
+                .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
+                .unwrap_or(end + chrono::Duration::days(1));
+            let month_end = (next - chrono::Duration::days(1)).min(end);
+            let days = (month_end - month_start).num_days() + 1;
+            *out.entry((cell.group.id(), month_label(month_number(month_start))))
+                .or_default() += members * days as f64 * per_day;
+            month_start = next;
+        }
+    }
+    out
 }
 
 /// The paid triangle by service month: every month from the period start to the as-of date is

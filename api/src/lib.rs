@@ -2,6 +2,7 @@
 //! engine and the pricing core, and the `puhui` commands that operate them.
 
 pub mod auth;
+pub mod basis;
 pub mod body;
 pub mod cli;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod policy;
 pub mod pricing_runs;
 pub mod query;
 pub mod ratelimit;
+pub mod renew;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -12,6 +12,7 @@ diesel::table! {
         body -> Text,
         loaded_by -> Text,
         loaded_at -> Timestamp,
+        pricing_scenario_sha256 -> Nullable<Text>,
     }
 }
 

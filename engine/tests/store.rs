@@ -78,6 +78,47 @@ fn migrations_round_trip_and_both_backends_have_the_same_columns() {
 }
 
 #[test]
+fn a_product_keeps_the_hash_of_its_pricing_scenario_and_a_changed_one_is_a_new_version() {
+    for t in backends() {
+        let keys = keys();
+        let mut conn = t.db.get().unwrap();
+        let ctx = ctx(&keys, "cli");
+        let mut priced = product(&product_toml("city-p", "50000.00", 0, None));
+        priced.pricing_scenario = Some("scenarios/city-p.toml".into());
+        let (a, sha_a) = ("a".repeat(64), Some("a".repeat(64)));
+        let (v1, o1) = products::load_priced(&mut conn, &ctx, &priced, Some(&a)).unwrap();
+        assert_eq!((v1.version, o1), (1, products::LoadOutcome::NewVersion));
+        assert_eq!(
+            products::pricing_scenario_hash(&mut conn, v1.version_id).unwrap(),
+            sha_a,
+            "{}",
+            t.backend
+        );
+        let (_, again) = products::load_priced(&mut conn, &ctx, &priced, Some(&a)).unwrap();
+        assert_eq!(again, products::LoadOutcome::Unchanged, "{}", t.backend);
+        // The same terms on an edited scenario file: the basis changed, so a new version.
+        let b = "b".repeat(64);
+        let (v2, o2) = products::load_priced(&mut conn, &ctx, &priced, Some(&b)).unwrap();
+        assert_eq!((v2.version, o2), (2, products::LoadOutcome::NewVersion));
+        assert_eq!(
+            products::pricing_scenario_hash(&mut conn, v2.version_id)
+                .unwrap()
+                .as_deref(),
+            Some(b.as_str())
+        );
+        // A named scenario needs its hash, and a hash needs a named scenario.
+        assert!(products::load_priced(&mut conn, &ctx, &priced, None).is_err());
+        let plain = product(&product_toml("city-q", "50000.00", 0, None));
+        assert!(products::load_priced(&mut conn, &ctx, &plain, Some(&a)).is_err());
+        let (q, _) = products::load(&mut conn, &ctx, &plain).unwrap();
+        assert_eq!(
+            products::pricing_scenario_hash(&mut conn, q.version_id).unwrap(),
+            None
+        );
+    }
+}
+
+#[test]
 fn loading_a_product_versions_it_only_when_it_changes() {
     for t in backends() {
         let keys = keys();

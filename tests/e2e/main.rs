@@ -22,4 +22,5 @@ mod pricing;
 mod pricing_bounds;
 mod pricing_report;
 mod probes;
+mod renew;
 mod reserve;

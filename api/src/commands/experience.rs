@@ -2,13 +2,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use actuarial::Scenario;
 use actuarial::experience::{Basis, render_study};
 use chrono::NaiveDate;
 
 use crate::config::DatabaseArgs;
-use crate::experience::{self, default_basis};
+use crate::experience;
 
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = "\
@@ -19,8 +20,10 @@ Mack's standard error and Bornhuetter-Ferguson with the basis's target loss rati
 prior, the ultimate loss ratio, and actual against expected per group and benefit with 95% \
 intervals. The aggregation runs in the database.
 
-The basis is the pricing scenario to compare with: --basis FILE, by default the demo's \
-scenarios/city-default.toml (built in).
+The basis is the pricing scenario the product names (`pricing_scenario` in the product file, \
+checked against the SHA-256 stored when the product was loaded; the study refuses a file that \
+has changed since), or the built-in scenarios/city-default.toml for a product that names none; \
+--basis FILE compares with another scenario instead.
 
 Example:
   puhui experience --product xiamen-2026 --as-of 2027-03-31")]
@@ -34,7 +37,7 @@ pub struct ExperienceArgs {
     /// Print the study as JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Pricing scenario to compare with (default: the built-in scenarios/city-default.toml).
+    /// Another pricing scenario to compare with (default: the one the product names).
     #[arg(long, value_name = "SCENARIO.toml")]
     pub basis: Option<PathBuf>,
     #[command(flatten)]
@@ -42,20 +45,19 @@ pub struct ExperienceArgs {
 }
 
 pub fn run(args: &ExperienceArgs) -> Result<ExitCode, String> {
-    let own_basis;
-    let basis: &Basis = match &args.basis {
-        Some(path) => {
-            let scenario = Scenario::from_path(path).map_err(|e| e.to_string())?;
-            own_basis =
-                Basis::from_scenario(&scenario).map_err(|e| format!("{}: {e}", path.display()))?;
-            &own_basis
-        }
-        None => default_basis()?,
-    };
     let (db, _) = args.db.open().map_err(|e| e.to_string())?;
     let mut conn = db.get().map_err(|e| e.to_string())?;
+    let basis: Arc<Basis> = match &args.basis {
+        Some(path) => {
+            let scenario = Scenario::from_path(path).map_err(|e| e.to_string())?;
+            Arc::new(
+                Basis::from_scenario(&scenario).map_err(|e| format!("{}: {e}", path.display()))?,
+            )
+        }
+        None => experience::product_basis(&mut conn, &args.product).map_err(|e| e.to_string())?,
+    };
     let study =
-        experience::run(&mut conn, &args.product, args.as_of, basis).map_err(|e| e.to_string())?;
+        experience::run(&mut conn, &args.product, args.as_of, &basis).map_err(|e| e.to_string())?;
     if args.json {
         let text = serde_json::to_string_pretty(&study).map_err(|e| e.to_string())?;
         println!("{text}");

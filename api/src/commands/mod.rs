@@ -7,6 +7,7 @@ pub mod migrate;
 pub mod morbidity;
 pub mod price;
 pub mod products;
+pub mod renew;
 pub mod reserve;
 pub mod serve;
 pub mod token;

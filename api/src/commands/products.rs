@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use engine::domain::product::Product;
-use engine::store::products::{self, LoadOutcome};
+use engine::store::products::LoadOutcome;
 
 use crate::config::DatabaseArgs;
 
@@ -37,8 +37,8 @@ pub fn run(command: &ProductsCommand) -> Result<ExitCode, String> {
     let mut conn = db.get().map_err(|e| e.to_string())?;
     let ctx = super::cli_context(&keys);
     for (path, product) in parsed {
-        let (stored, outcome) =
-            products::load(&mut conn, &ctx, &product).map_err(|e| e.to_string())?;
+        let (stored, outcome) = crate::basis::load_product(&mut conn, &ctx, &product)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let what = match outcome {
             LoadOutcome::NewVersion => "loaded as version",
             LoadOutcome::Unchanged => "unchanged, still version",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use engine::db::write_transaction;
 use engine::domain::product::Product;
-use engine::store::products::{self, LoadOutcome};
+use engine::store::products::LoadOutcome;
 use engine::store::tokens::{self, Role};
 
 use crate::clock::Clock;
@@ -137,8 +137,8 @@ fn prepare_database(
     if load_demo {
         for (name, text) in DEMO_PRODUCTS {
             let product = Product::from_toml_str(text).map_err(|e| format!("{name}: {e}"))?;
-            let (stored, outcome) =
-                products::load(&mut conn, &ctx, &product).map_err(|e| e.to_string())?;
+            let (stored, outcome) = crate::basis::load_product(&mut conn, &ctx, &product)
+                .map_err(|e| format!("{name}: {e}"))?;
             if outcome == LoadOutcome::NewVersion {
                 tracing::info!(product.id = %stored.product.id, product.version = stored.version, "demo product loaded");
             }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use engine::StoreError;
 use engine::domain::ValidationErrors;
 use engine::store::products::{self, StoredProduct};
 
@@ -59,6 +58,7 @@ pub struct ExperienceQuery {
     params(("id" = String, Path, description = "Product id"),
         ("as_of" = String, Query, format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "Study date, YYYY-MM-DD (China time, inclusive), not after today")),
     responses((status = 200, description = "The study: exposure, claims, the payment triangle, reserves and actual against expected", body = actuarial::experience::Study), (status = 404, description = "No such product"),
+        (status = 409, description = "The pricing scenario the product names cannot be read on the server, or has changed since the product version was loaded (`pricing_basis_unavailable`)"),
         (status = 422, description = "as_of missing, not a date, or after today")),
     security(("bearer" = [])))]
 #[get("/v1/products/{id}/experience")]
@@ -91,8 +91,8 @@ pub async fn experience(
     let id = req.match_info().get("id").unwrap_or("").to_owned();
     let study = state
         .run(move |conn, _| {
-            let basis = crate::experience::default_basis().map_err(StoreError::integrity)?;
-            crate::experience::run(conn, &id, as_of, basis)
+            crate::experience::run_on_product_basis(conn, &id, as_of)
+                .map_err(crate::basis::BasisError::into_store_error)
         })
         .await?;
     Ok(ok(&study))

@@ -137,6 +137,7 @@ struct NewProductVersion<'a> {
     body: &'a str,
     loaded_by: &'a str,
     loaded_at: NaiveDateTime,
+    pricing_scenario_sha256: Option<&'a str>,
 }
 
 /// Whether `load` stored a new version or found the same terms already there.
@@ -148,18 +149,40 @@ pub enum LoadOutcome {
 }
 
 /// Stores `product` as its next version, unless the newest stored version has
-/// the same content. Runs in its own write transaction.
+/// the same content. Runs in its own write transaction. For a product that
+/// names no pricing scenario; see [`load_priced`].
 pub fn load(
     conn: &mut DbConn,
     ctx: &WriteContext<'_>,
     product: &Product,
 ) -> Result<(StoredProduct, LoadOutcome), StoreError> {
+    load_priced(conn, ctx, product, None)
+}
+
+/// Stores `product` with the SHA-256 of the pricing scenario file it names
+/// (read by the caller: the store does no file I/O), as its next version
+/// unless the newest stored version has the same content and the same
+/// scenario hash. A changed scenario file is a new version: the basis the
+/// product was priced on is part of what was loaded.
+pub fn load_priced(
+    conn: &mut DbConn,
+    ctx: &WriteContext<'_>,
+    product: &Product,
+    pricing_scenario_sha256: Option<&str>,
+) -> Result<(StoredProduct, LoadOutcome), StoreError> {
+    if product.pricing_scenario.is_some() != pricing_scenario_sha256.is_some() {
+        return Err(StoreError::integrity(format!(
+            "product {}: a pricing scenario and its hash go together",
+            product.id
+        )));
+    }
     crate::db::write_transaction(conn, |conn| {
         let hash = product.content_hash();
         let latest = latest_row(conn, &product.id)?;
         let next_version = latest.as_ref().map_or(1, |r| r.version + 1);
         if let Some(current) = latest
             && current.content_hash == hash
+            && pricing_scenario_hash(conn, current.id)?.as_deref() == pricing_scenario_sha256
         {
             return Ok((StoredProduct::try_from(current)?, LoadOutcome::Unchanged));
         }
@@ -175,6 +198,7 @@ pub fn load(
                 body: &body,
                 loaded_by: ctx.actor,
                 loaded_at,
+                pricing_scenario_sha256,
             })
             .returning(product_versions::id)
             .get_result(conn)?;
@@ -189,15 +213,43 @@ pub fn load(
             ctx.actor,
             "product.loaded",
             &format!("product:{}", product.id),
-            &serde_json::json!({
-                "product_id": product.id,
-                "version": row.version,
-                "version_id": row.id,
-                "content_hash": hash,
-            }),
+            &load_event(&product.id, &row, &hash, pricing_scenario_sha256),
         )?;
         Ok((StoredProduct::try_from(row)?, LoadOutcome::NewVersion))
     })
+}
+
+/// The audit payload of a load; the scenario hash only when there is one, so
+/// that products without keep their events as before.
+fn load_event(
+    product_id: &str,
+    row: &ProductVersionRow,
+    hash: &str,
+    pricing_scenario_sha256: Option<&str>,
+) -> serde_json::Value {
+    let mut event = serde_json::json!({
+        "product_id": product_id,
+        "version": row.version,
+        "version_id": row.id,
+        "content_hash": hash,
+    });
+    if let Some(sha) = pricing_scenario_sha256 {
+        event["pricing_scenario_sha256"] = sha.into();
+    }
+    event
+}
+
+/// The SHA-256 of the pricing scenario stored with a product version, if it names one.
+pub fn pricing_scenario_hash(
+    conn: &mut DbConn,
+    version_id: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(product_versions::table
+        .find(version_id)
+        .select(product_versions::pricing_scenario_sha256)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
 }
 
 fn latest_row(

@@ -11,6 +11,7 @@ mod benefits;
 mod groups;
 mod population;
 mod pricing;
+mod product;
 mod risk_factors;
 
 pub(super) struct Parser<'a> {
@@ -150,6 +151,7 @@ impl Parser<'_> {
                 "simulations",
                 "currency",
                 "benefits",
+                "product",
                 "groups",
                 "population",
                 "pricing",
@@ -167,7 +169,7 @@ impl Parser<'_> {
         let simulations = self.integer(self.req(root, "", "simulations")?, "simulations")?;
         self.check_simulations(simulations, "simulations")?;
         let currency = self.currency(root)?;
-        let benefits = self.benefits(self.req(root, "", "benefits")?)?;
+        let benefits = self.benefits_or_product(root, resolver)?;
         if benefits.inpatient.is_none() && benefits.specialty_drug.is_none() {
             return Err(self.err(
                 "benefits",

@@ -30,6 +30,7 @@ pub(super) struct ProductFile {
     inpatient: Option<TermsFile>,
     specialty_drug: Option<DrugBenefitFile>,
     qualified_prescribers: Option<Vec<String>>,
+    pricing_scenario: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -189,6 +190,7 @@ impl ProductFile {
             }),
             specialty_drug,
             qualified_prescribers: self.qualified_prescribers,
+            pricing_scenario: self.pricing_scenario,
         })
     }
 }

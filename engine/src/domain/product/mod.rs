@@ -38,6 +38,12 @@
 //! followup_every_cycles = 3     # optional, default 0 (no assessment needed)
 //! ```
 //!
+//! A product may name the scenario it was priced on, `pricing_scenario =
+//! "scenarios/xiamen-2026.toml"` (top level; a path relative to the working
+//! directory of `puhui products load`, `experience` and `renew`, the
+//! repository root in the demo). Its SHA-256 is stored with the product
+//! version when the product is loaded.
+//!
 //! A product may also list `qualified_prescribers = ["XM-H-001"]` (top
 //! level): the hospitals whose prescriptions an authorisation accepts.
 //! Absent, any prescriber; an empty list, none. `max_cycle_days` and
@@ -89,6 +95,11 @@ pub struct Product {
     /// form when absent, so products without it keep their content hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualified_prescribers: Option<Vec<String>>,
+    /// The pricing scenario the product was priced on, a path relative to the working
+    /// directory of the command that loads the product (the repository root in the demo).
+    /// Absent from the stored form when absent, like `qualified_prescribers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing_scenario: Option<String>,
 }
 
 /// Conditions that, when declared by a member, put claims whose diagnosis
@@ -320,6 +331,9 @@ impl Product {
                 ),
             ));
         }
+        if let Some(path) = &self.pricing_scenario {
+            check_scenario_path(path)?;
+        }
         if let Some(renews) = &self.renews {
             check_identifier("renews", renews)?;
             if renews == &self.id {
@@ -507,6 +521,25 @@ fn check_not_negative(key: &str, amount: Fen) -> Result<(), ProductError> {
 fn check_rate(key: &str, rate: Decimal) -> Result<(), ProductError> {
     if rate < Decimal::ZERO || rate > Decimal::ONE {
         return Err(ProductError::at(key, format!("{rate} is outside [0, 1]")));
+    }
+    Ok(())
+}
+
+/// The pricing scenario's path: a relative path to a TOML or JSON file. An absolute path would
+/// tie the stored product to one machine.
+fn check_scenario_path(path: &str) -> Result<(), ProductError> {
+    check_identifier("pricing_scenario", path)?;
+    if path.starts_with('/') || path.contains('\\') || path.contains(':') {
+        return Err(ProductError::at(
+            "pricing_scenario",
+            format!("`{path}` must be a relative path with `/` separators"),
+        ));
+    }
+    if !(path.ends_with(".toml") || path.ends_with(".json")) {
+        return Err(ProductError::at(
+            "pricing_scenario",
+            format!("`{path}` must name a .toml or .json scenario file"),
+        ));
     }
     Ok(())
 }

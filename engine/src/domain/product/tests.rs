@@ -369,6 +369,7 @@ fn shipped_demo_products_load_and_chain() {
     aligned.enrollment_open = current.enrollment_open;
     aligned.enrollment_close = current.enrollment_close;
     aligned.renews = current.renews.clone();
+    aligned.pricing_scenario = current.pricing_scenario.clone();
     assert_eq!(aligned, current);
     assert_ne!(previous.content_hash(), current.content_hash());
 }
@@ -479,4 +480,38 @@ fn waiting_period_may_be_zero_and_renews_optional() {
     let product = Product::from_toml_str(&text).unwrap();
     assert_eq!(product.waiting_days, 0);
     assert_eq!(product.renews, None);
+}
+
+#[test]
+fn the_pricing_scenario_is_optional_hashed_and_a_relative_path() {
+    assert_eq!(sample().pricing_scenario, None);
+    assert!(!sample().canonical_json().contains("pricing_scenario"));
+    let named = Product::from_toml_str(&replaced(
+        "renews = \"sample-2025\"",
+        "renews = \"sample-2025\"\n    pricing_scenario = \"scenarios/sample.toml\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        named.pricing_scenario.as_deref(),
+        Some("scenarios/sample.toml")
+    );
+    assert_ne!(named.content_hash(), sample().content_hash());
+    for bad in [
+        "/etc/x.toml",
+        "scenarios/x.csv",
+        "",
+        "C:\\x.toml",
+        "a b.toml",
+    ] {
+        let error = refused(&replaced(
+            "renews = \"sample-2025\"",
+            &format!("renews = \"sample-2025\"\n    pricing_scenario = {bad:?}"),
+        ));
+        assert_eq!(error.key(), Some("pricing_scenario"), "{bad}: {error}");
+    }
+    let demo = Product::from_toml_str(DEMO_2026).unwrap();
+    assert_eq!(
+        demo.pricing_scenario.as_deref(),
+        Some("scenarios/xiamen-2026.toml")
+    );
 }

@@ -1,0 +1,214 @@
+//! The renewal as text, for `puhui renew`.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{Assumptions, Blend, Decomposition, StepPremiums};
+
+/// Everything `puhui renew` reports (also its `--json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenewalReport {
+    pub product_id: String,
+    pub as_of: String,
+    pub basis: String,
+    pub scenario: String,
+    pub table: String,
+    pub assumptions: Assumptions,
+    pub credibility: Blend,
+    pub steps: StepPremiums,
+    pub decomposition: Decomposition,
+}
+
+pub fn render_renewal(r: &RenewalReport) -> String {
+    let mut out = String::new();
+    let d = &r.decomposition;
+    let a = &r.assumptions;
+    let _ = writeln!(
+        out,
+        "Renewal of {} from its experience as of {}",
+        r.product_id, r.as_of
+    );
+    let _ = writeln!(out, "basis: {}", r.basis);
+    let _ = writeln!(
+        out,
+        "assumptions: renewal rate {:.1}%  trend {:.1}%  margin {:.1}%",
+        a.renewal_rate * 100.0,
+        a.trend * 100.0,
+        a.margin * 100.0
+    );
+    let c = &r.credibility;
+    let k = c.k.map_or(
+        "- (no spread between groups: every Z is 0)".to_string(),
+        |k| format!("{k:.1}"),
+    );
+    let _ = writeln!(
+        out,
+        "Bühlmann-Straub on A/E by group and service month: within variance {:.4}  between variance {:.6}  k {k}",
+        c.within_variance, c.between_variance
+    );
+    if let Some(note) = &c.note {
+        let _ = writeln!(out, "{note}");
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<22} {:>8} {:>8} {:>10} {:>12} {:>12} {:>8} {:>6} {:>8} {:>7}",
+        "group",
+        "members",
+        "next",
+        "mem-years",
+        "expected",
+        "ultimate",
+        "A/E",
+        "Z",
+        "blended",
+        "SE"
+    );
+    for g in &c.groups {
+        let ae = g.observed_ae.map_or("-".to_string(), |x| format!("{x:.3}"));
+        let _ = writeln!(
+            out,
+            "{:<22} {:>8} {:>8} {:>10.1} {:>12.0} {:>12.0} {:>8} {:>6.3} {:>8.3} {:>7.3}",
+            g.group,
+            g.members,
+            g.next_members,
+            g.member_years,
+            g.expected,
+            g.ultimate,
+            ae,
+            g.z,
+            g.blended_ae,
+            g.blended_ae_se
+        );
+    }
+    let s = &r.steps;
+    let _ = writeln!(out, "\nmodel premium per member");
+    let _ = writeln!(out, "  basis, this year's pool          {:>10.2}", s.basis);
+    let _ = writeln!(
+        out,
+        "  + credibility-weighted experience {:>9.2}",
+        s.experience
+    );
+    let _ = writeln!(
+        out,
+        "  + next year's enrolment          {:>10.2}",
+        s.next_pool
+    );
+    let _ = writeln!(
+        out,
+        "  + trend                          {:>10.2}",
+        s.trended
+    );
+    let _ = writeln!(
+        out,
+        "  + parameter uncertainty          {:>10.2}  (Monte Carlo SE {:.2})",
+        s.with_uncertainty, s.with_uncertainty_se
+    );
+    let _ = writeln!(
+        out,
+        "\nrecommended flat premium {:.2} (this year {:.2}; change {:+.2}, {:+.1}%)",
+        d.recommended,
+        d.premium_now,
+        d.total_change,
+        if d.premium_now > 0.0 {
+            d.total_change / d.premium_now * 100.0
+        } else {
+            0.0
+        }
+    );
+    let _ = writeln!(out, "  experience          {:+10.2}", d.experience);
+    let _ = writeln!(out, "  mix and selection   {:+10.2}", d.mix_and_selection);
+    let _ = writeln!(out, "  trend               {:+10.2}", d.trend);
+    let _ = writeln!(
+        out,
+        "  margin              {:+10.2}  (this year's premium over the model {:+.2}; of next year's, parameter uncertainty {:+.2})",
+        d.margin,
+        d.premium_now - d.model_now,
+        d.parameter_uncertainty
+    );
+    let _ = writeln!(out, "\nwritten: {} and {}", r.scenario, r.table);
+    out
+}
+
+/// The renewal as a self-contained HTML page (`puhui renew --html`): the same figures as the
+/// text, as tables.
+pub fn renewal_html(r: &RenewalReport) -> String {
+    use crate::html::escape;
+    let d = &r.decomposition;
+    let s = &r.steps;
+    let c = &r.credibility;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Renewal of {id}</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}th:first-child,td:first-child{{text-align:left}}</style>\
+         </head><body><h1>Renewal of {id} as of {as_of}</h1><p>Basis: {basis}. Renewal rate {rr:.1}%, trend {tr:.1}%, margin {mg:.1}%.</p>",
+        id = escape(&r.product_id),
+        as_of = escape(&r.as_of),
+        basis = escape(&r.basis),
+        rr = r.assumptions.renewal_rate * 100.0,
+        tr = r.assumptions.trend * 100.0,
+        mg = r.assumptions.margin * 100.0,
+    );
+    let _ = write!(
+        out,
+        "<h2>Recommended flat premium {:.2}</h2><table><tr><th>part</th><th>CNY per member</th></tr>\
+         <tr><td>this year's premium</td><td>{:.2}</td></tr><tr><td>experience</td><td>{:+.2}</td></tr>\
+         <tr><td>mix and selection</td><td>{:+.2}</td></tr><tr><td>trend</td><td>{:+.2}</td></tr>\
+         <tr><td>margin (of which parameter uncertainty {:+.2})</td><td>{:+.2}</td></tr>\
+         <tr><th>recommended</th><th>{:.2}</th></tr></table>",
+        d.recommended,
+        d.premium_now,
+        d.experience,
+        d.mix_and_selection,
+        d.trend,
+        d.parameter_uncertainty,
+        d.margin,
+        d.recommended
+    );
+    let _ = write!(
+        out,
+        "<h2>Model premium by step</h2><table><tr><th>step</th><th>premium</th></tr>\
+         <tr><td>basis, this year's pool</td><td>{:.2}</td></tr><tr><td>with experience</td><td>{:.2}</td></tr>\
+         <tr><td>next year's enrolment</td><td>{:.2}</td></tr><tr><td>trended</td><td>{:.2}</td></tr>\
+         <tr><td>with parameter uncertainty (Monte Carlo SE {:.2})</td><td>{:.2}</td></tr></table>",
+        s.basis, s.experience, s.next_pool, s.trended, s.with_uncertainty_se, s.with_uncertainty
+    );
+    let k = c.k.map_or("-".to_string(), |k| format!("{k:.1}"));
+    let _ = write!(
+        out,
+        "<h2>Credibility</h2><p>Within variance {:.4}, between variance {:.6}, k {k}.{}</p>\
+         <table><tr><th>group</th><th>members</th><th>next year</th><th>member-years</th><th>expected</th>\
+         <th>ultimate</th><th>A/E</th><th>Z</th><th>blended A/E</th><th>SE</th></tr>",
+        c.within_variance,
+        c.between_variance,
+        c.note
+            .as_ref()
+            .map_or(String::new(), |n| format!(" {}", escape(n)))
+    );
+    for g in &c.groups {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td>\
+             <td>{:.3}</td><td>{:.3}</td><td>{:.3}</td></tr>",
+            escape(&g.group),
+            g.members,
+            g.next_members,
+            g.member_years,
+            g.expected,
+            g.ultimate,
+            g.observed_ae.map_or("-".to_string(), |x| format!("{x:.3}")),
+            g.z,
+            g.blended_ae,
+            g.blended_ae_se
+        );
+    }
+    let _ = write!(
+        out,
+        "</table><p>Written: {} and {}.</p></body></html>",
+        escape(&r.scenario),
+        escape(&r.table)
+    );
+    out
+}
