@@ -35,6 +35,22 @@ applies_to = ["inpatient.frequency", "specialty_drug.need_rate"]
 distribution = { distribution = "gamma", mean = 1.0, cv = 0.10 }
 "#;
 
+/// The product naming `basis.toml` as its pricing scenario, the basis and its table, in `work`.
+fn write_priced_product(work: &Path) {
+    let product = crate::loadkit::product_toml(PRODUCT, "50000.00", "100000.00").replacen(
+        "waiting_days = 0",
+        "waiting_days = 0\npricing_scenario = \"basis.toml\"",
+        1,
+    );
+    std::fs::write(work.join("renew-product.toml"), product).unwrap();
+    std::fs::write(work.join("basis.toml"), BASIS).unwrap();
+    std::fs::write(
+        work.join("morbidity_default.csv"),
+        actuarial::table::DEFAULT_TABLE_CSV,
+    )
+    .unwrap();
+}
+
 /// `puhui` run in `dir`, where the product's relative `pricing_scenario` resolves.
 fn puhui_in(dir: &Path, server: &Server, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -78,18 +94,7 @@ fn enrol(server: &Server, serial: u32, declared: &[&str]) -> i64 {
 fn renew_writes_a_scenario_that_prices_and_whose_parts_sum_to_the_change() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path();
-    let product = crate::loadkit::product_toml(PRODUCT, "50000.00", "100000.00").replacen(
-        "waiting_days = 0",
-        "waiting_days = 0\npricing_scenario = \"basis.toml\"",
-        1,
-    );
-    std::fs::write(work.join("renew-product.toml"), product).unwrap();
-    std::fs::write(work.join("basis.toml"), BASIS).unwrap();
-    std::fs::write(
-        work.join("morbidity_default.csv"),
-        actuarial::table::DEFAULT_TABLE_CSV,
-    )
-    .unwrap();
+    write_priced_product(work);
     for db in databases(work) {
         let server = Server::start(&db, work, &[]);
         ok(
@@ -195,18 +200,7 @@ fn renew_writes_a_scenario_that_prices_and_whose_parts_sum_to_the_change() {
 fn renew_refuses_a_basis_that_changed_after_the_product_was_loaded() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path();
-    let product = crate::loadkit::product_toml(PRODUCT, "50000.00", "100000.00").replacen(
-        "waiting_days = 0",
-        "waiting_days = 0\npricing_scenario = \"basis.toml\"",
-        1,
-    );
-    std::fs::write(work.join("renew-product.toml"), product).unwrap();
-    std::fs::write(work.join("basis.toml"), BASIS).unwrap();
-    std::fs::write(
-        work.join("morbidity_default.csv"),
-        actuarial::table::DEFAULT_TABLE_CSV,
-    )
-    .unwrap();
+    write_priced_product(work);
     let db = databases(work).remove(0);
     let server = Server::start(&db, work, &[]);
     ok(
