@@ -22,6 +22,7 @@ pub mod member;
 pub mod model;
 pub mod montecarlo;
 pub mod morbidity;
+pub mod policy_year;
 pub mod premium;
 pub mod renewal;
 pub mod report;

@@ -51,6 +51,9 @@ pub enum Command {
     /// Next year's price of a product from its experience: credibility, trend, next year's
     /// enrolment; writes the renewal scenario and prices it.
     Renew(commands::renew::RenewArgs),
+    /// Run a synthetic policy year of a product through the server: members enrolled and their
+    /// claims submitted month by month, drawn from a known morbidity model.
+    Simulate(commands::simulate::SimulateArgs),
     /// Load product files.
     #[command(subcommand)]
     Products(commands::products::ProductsCommand),

@@ -10,6 +10,7 @@ pub mod products;
 pub mod renew;
 pub mod reserve;
 pub mod serve;
+pub mod simulate;
 pub mod token;
 
 use engine::store::{Keys, WriteContext};

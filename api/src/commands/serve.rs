@@ -124,6 +124,22 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Loads the demo products (a new version only where the file changed).
+pub(crate) fn load_demo_products(
+    conn: &mut engine::DbConn,
+    ctx: &engine::store::WriteContext<'_>,
+) -> Result<(), String> {
+    for (name, text) in DEMO_PRODUCTS {
+        let product = Product::from_toml_str(text).map_err(|e| format!("{name}: {e}"))?;
+        let (stored, outcome) =
+            crate::basis::load_product(conn, ctx, &product).map_err(|e| format!("{name}: {e}"))?;
+        if outcome == LoadOutcome::NewVersion {
+            tracing::info!(product.id = %stored.product.id, product.version = stored.version, "demo product loaded");
+        }
+    }
+    Ok(())
+}
+
 /// What start-up does to the database before serving: loads the demo
 /// products, issues the first-start tokens (returned, to print once) and
 /// marks the pricing runs a stopped server left behind.
@@ -135,14 +151,7 @@ fn prepare_database(
     let mut conn = db.get().map_err(|e| e.to_string())?;
     let ctx = super::cli_context(keys);
     if load_demo {
-        for (name, text) in DEMO_PRODUCTS {
-            let product = Product::from_toml_str(text).map_err(|e| format!("{name}: {e}"))?;
-            let (stored, outcome) = crate::basis::load_product(&mut conn, &ctx, &product)
-                .map_err(|e| format!("{name}: {e}"))?;
-            if outcome == LoadOutcome::NewVersion {
-                tracing::info!(product.id = %stored.product.id, product.version = stored.version, "demo product loaded");
-            }
-        }
+        load_demo_products(&mut conn, &ctx)?;
     }
     // First start: issue an insurer and an auditor token and print them once.
     let first_start = !tokens::any_with_role(&mut conn, "insurer").map_err(|e| e.to_string())?;
