@@ -11,6 +11,7 @@ mod bad_input;
 mod busy;
 mod calibration;
 mod cli;
+mod closed_loop;
 mod concurrency;
 mod docs_page;
 mod drug_course;

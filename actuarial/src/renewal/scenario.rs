@@ -134,7 +134,9 @@ fn build(
         .ok_or("population.size missing")?;
     let mut take_up = toml::map::Map::new();
     take_up.insert("default".into(), number(0.0));
-    let mut factors = Vec::new();
+    // The portfolio's parameter uncertainty: sum of (E x se)^2 and sum of E x blended, E the
+    // group's expected payout next year on the basis.
+    let (mut variance, mut mean) = (0.0, 0.0);
     for row in b.table {
         let id = row.id();
         let eligible = size * row.population_share;
@@ -152,20 +154,20 @@ fn build(
             && let Some(g) = by_group.get(id.as_str())
             && members > 0
             && g.blended_ae > 0.0
+            && g.member_years > 0.0
         {
-            let cv = g.blended_ae_se / g.blended_ae;
-            if cv > 1e-6 {
-                factors.push(uncertainty_factor(&id, cv.min(2.0)));
-            }
+            let expected = g.expected / g.member_years * members as f64;
+            variance += (expected * g.blended_ae_se).powi(2);
+            mean += expected * g.blended_ae;
         }
     }
     population.insert("take_up".into(), Value::Table(take_up));
-    if !factors.is_empty() {
+    if mean > 0.0 && variance.sqrt() / mean > 1e-6 {
         let list = root
             .entry("risk_factors")
             .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(list) = list {
-            list.extend(factors);
+            add_uncertainty(list, (variance.sqrt() / mean).min(2.0));
         }
     }
     let toml = toml::to_string(&tree).map_err(|e| e.to_string())?;
@@ -175,26 +177,63 @@ fn build(
     })
 }
 
-fn uncertainty_factor(group: &str, cv: f64) -> Value {
+const FREQUENCIES: [&str; 2] = ["inpatient.frequency", "specialty_drug.need_rate"];
+
+/// Adds the parameter uncertainty of the credibility estimates to the risk factors, as a
+/// factor on every group's frequencies with coefficient of variation `cv`:
+/// cv^2 = sum (E_g se_g)^2 / (sum E_g blended_g)^2, E_g the group's expected payout next year on
+/// the basis, which gives the portfolio's expected payout the variance its independent group
+/// estimates give it (a thin group's larger se weighs in). One factor per group would be up to
+/// 28, and a grid of so many factors' nodes cannot be priced; so the uncertainty is folded
+/// into the basis's factor on every group's frequencies when it has one (independent factors
+/// multiply: the product's cv^2 is (1 + a^2)(1 + b^2) - 1, matched by a factor of the basis's
+/// family, exact for lognormals), and added as a gamma factor otherwise.
+fn add_uncertainty(factors: &mut Vec<Value>, cv: f64) {
+    let on_every_frequency = |f: &Value| {
+        let targets: Vec<&str> = f
+            .get("applies_to")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let all_groups = f
+            .get("groups")
+            .and_then(Value::as_array)
+            .is_none_or(|g| g.len() == 1 && g[0].as_str() == Some("*"));
+        all_groups && targets.len() == 2 && FREQUENCIES.iter().all(|t| targets.contains(t))
+    };
+    if let Some(Value::Table(factor)) = factors.iter_mut().find(|f| on_every_frequency(f))
+        && let Some(Value::Table(d)) = factor.get_mut("distribution")
+        && let Some(a) = d
+            .get("cv")
+            .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)))
+    {
+        let combined = ((1.0 + a * a) * (1.0 + cv * cv) - 1.0).sqrt();
+        d.insert("cv".into(), number(combined));
+        let id = factor
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("frequency")
+            .to_string();
+        factor.insert("id".into(), Value::String(format!("{id} and credibility")));
+        return;
+    }
     let mut f = toml::map::Map::new();
-    f.insert("id".into(), Value::String(format!("credibility {group}")));
+    f.insert("id".into(), Value::String("credibility".into()));
     f.insert(
         "applies_to".into(),
-        Value::Array(vec![
-            Value::String("inpatient.frequency".into()),
-            Value::String("specialty_drug.need_rate".into()),
-        ]),
-    );
-    f.insert(
-        "groups".into(),
-        Value::Array(vec![Value::String(group.into())]),
+        Value::Array(
+            FREQUENCIES
+                .iter()
+                .map(|t| Value::String((*t).into()))
+                .collect(),
+        ),
     );
     let mut d = toml::map::Map::new();
     d.insert("distribution".into(), Value::String("gamma".into()));
     d.insert("mean".into(), number(1.0));
     d.insert("cv".into(), number(cv));
     f.insert("distribution".into(), Value::Table(d));
-    Value::Table(f)
+    factors.push(Value::Table(f));
 }
 
 /// The basis's benefit terms written out (a product file it took them from is not next year's).

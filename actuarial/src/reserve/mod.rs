@@ -337,7 +337,8 @@ impl Reserve {
                     cdf: cdf[i],
                     ultimate: ultimates[i],
                     ibnr: ultimates[i] - latest,
-                    mack_se: mse[i].sqrt(),
+                    // + 0.0 turns the -0.0 of a fully developed origin into 0.
+                    mack_se: mse[i].max(0.0).sqrt() + 0.0,
                     premium: premium.map(|p| p[i]),
                     prior_ultimate: priors.map(|p| p[i]),
                 }
@@ -356,7 +357,7 @@ impl Reserve {
             latest_total,
             ultimate_total,
             ibnr_total,
-            mack_se_total: mse_total.sqrt(),
+            mack_se_total: mse_total.max(0.0).sqrt() + 0.0,
         }
     }
 

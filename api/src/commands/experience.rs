@@ -37,6 +37,10 @@ pub struct ExperienceArgs {
     /// Print the study as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also write the payment triangle as a `puhui reserve` input (CSV origin, development,
+    /// cumulative) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub triangle_csv: Option<PathBuf>,
     /// Another pricing scenario to compare with (default: the one the product names).
     #[arg(long, value_name = "SCENARIO.toml")]
     pub basis: Option<PathBuf>,
@@ -58,6 +62,16 @@ pub fn run(args: &ExperienceArgs) -> Result<ExitCode, String> {
     };
     let study =
         experience::run(&mut conn, &args.product, args.as_of, &basis).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.triangle_csv {
+        let mut csv = String::from("origin,development,cumulative\n");
+        for cell in &study.triangle {
+            csv.push_str(&format!(
+                "{},{},{}\n",
+                cell.service_month, cell.development, cell.cumulative
+            ));
+        }
+        std::fs::write(path, csv).map_err(|e| format!("--triangle-csv {}: {e}", path.display()))?;
+    }
     if args.json {
         let text = serde_json::to_string_pretty(&study).map_err(|e| e.to_string())?;
         println!("{text}");

@@ -18,8 +18,10 @@ IBNR-completed payout of each service month over what the basis expected of its 
 is blended with the basis by Bühlmann-Straub credibility (structural parameters estimated from \
 these ratios, reported); frequencies move by the blended A/E, costs by the trend, and next \
 year's members per group are this year's times the renewal rate. The renewal scenario is \
-written to --out with its morbidity table next to it (NAME-morbidity.csv); each group's \
-credibility estimate's standard error becomes a gamma risk factor on its frequencies. The \
+written to --out with its morbidity table next to it (NAME-morbidity.csv); the \
+standard errors of the groups' credibility estimates become a risk factor on every group's \
+frequencies that gives next year's expected payout the variance of the independent group \
+estimates, folded into the basis's frequency factor when it has one. The \
 scenario is priced, and the change from this year's premium is decomposed into experience, \
 mix and selection, trend and margin (the parts sum to the change).
 

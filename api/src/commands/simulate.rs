@@ -477,6 +477,10 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+/// Busy answers (503: the database is busy; 429: too many at once) are retried with the same
+/// idempotency key, which makes a retry safe, up to this many times with a growing pause.
+const RETRIES: u32 = 30;
+
 fn post(
     agent: &ureq::Agent,
     url: &str,
@@ -484,22 +488,31 @@ fn post(
     key: &str,
     body: &Value,
 ) -> Result<(u16, Value), String> {
-    let mut request = agent
-        .post(url)
-        .header("Idempotency-Key", key)
-        .header("Content-Type", "application/json");
-    if let Some(token) = token {
-        request = request.header("Authorization", &format!("Bearer {token}"));
+    let payload = body.to_string();
+    let mut attempt = 0;
+    loop {
+        let mut request = agent
+            .post(url)
+            .header("Idempotency-Key", key)
+            .header("Content-Type", "application/json");
+        if let Some(token) = token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        let mut response = request
+            .send(payload.as_bytes())
+            .map_err(|e| format!("POST {url}: {e}"))?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        if matches!(status, 429 | 503) && attempt < RETRIES {
+            attempt += 1;
+            std::thread::sleep(Duration::from_millis(20 * u64::from(attempt)));
+            continue;
+        }
+        return Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ));
     }
-    let mut response = request
-        .send(body.to_string().as_bytes())
-        .map_err(|e| format!("POST {url}: {e}"))?;
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    Ok((
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    ))
 }
 
 /// Runs `work(i)` for every index below `n` on `connections` threads; results in index order.
