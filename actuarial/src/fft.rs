@@ -1,5 +1,5 @@
-//! A minimal complex type and an iterative radix-2 FFT, enough for the aggregate-loss
-//! convolution of one member's annual claims (a few hundred thousand points at most).
+//! A minimal complex type and the power-of-two FFT of the aggregate-loss convolutions (the
+//! member payout lattice and each group's total), on `rustfft`.
 
 use std::ops::{Add, Mul, Sub};
 
@@ -64,6 +64,11 @@ impl Mul for Complex {
 /// transform (the caller divides by the length).
 ///
 /// Returns false, leaving the buffer untouched, when the length is not a power of two.
+///
+/// The transform is `rustfft`'s (SIMD butterflies where the CPU has them). Plans are cached per
+/// thread and direction, so the many transforms of one size (one per group and factor node) plan
+/// once; the buffer is copied into `rustfft`'s complex type and back, which is linear and small
+/// beside the transform itself.
 pub fn fft_in_place(buf: &mut [Complex], inverse: bool) -> bool {
     let n = buf.len();
     if n <= 1 {
@@ -72,39 +77,46 @@ pub fn fft_in_place(buf: &mut [Complex], inverse: bool) -> bool {
     if !n.is_power_of_two() {
         return false;
     }
-    // Bit-reversal permutation.
-    let bits = n.trailing_zeros();
-    for i in 0..n {
-        let j = i.reverse_bits() >> (usize::BITS - bits);
-        if j > i {
-            buf.swap(i, j);
+    PLANNER.with(|cell| {
+        let mut state = cell.borrow_mut();
+        let state = &mut *state;
+        let plan = if inverse {
+            state.planner.plan_fft_inverse(n)
+        } else {
+            state.planner.plan_fft_forward(n)
+        };
+        state.work.clear();
+        state.work.extend(
+            buf.iter()
+                .map(|z| rustfft::num_complex::Complex64::new(z.re, z.im)),
+        );
+        let scratch_len = plan.get_inplace_scratch_len();
+        if state.scratch.len() < scratch_len {
+            state
+                .scratch
+                .resize(scratch_len, rustfft::num_complex::Complex64::new(0.0, 0.0));
         }
-    }
-    let sign = if inverse { 1.0 } else { -1.0 };
-    // Twiddles of the last stage, computed directly (not by repeated multiplication, which
-    // would accumulate rounding error); earlier stages use every (n / len)-th of them.
-    let step = sign * 2.0 * std::f64::consts::PI / n as f64;
-    let twiddles: Vec<Complex> = (0..n / 2)
-        .map(|k| {
-            let (s, c) = (step * k as f64).sin_cos();
-            Complex::new(c, s)
-        })
-        .collect();
-    let mut len = 2;
-    while len <= n {
-        let half = len / 2;
-        let stride = n / len;
-        for chunk in buf.chunks_exact_mut(len) {
-            let (lo, hi) = chunk.split_at_mut(half);
-            for (k, (a, b)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
-                let t = *b * twiddles[k * stride];
-                *b = *a - t;
-                *a = *a + t;
-            }
+        plan.process_with_scratch(&mut state.work, &mut state.scratch[..scratch_len]);
+        for (z, w) in buf.iter_mut().zip(&state.work) {
+            *z = Complex::new(w.re, w.im);
         }
-        len *= 2;
-    }
+    });
     true
+}
+
+/// One thread's FFT planner (which caches its plans by size and direction) and its buffers.
+struct PlannerState {
+    planner: rustfft::FftPlanner<f64>,
+    work: Vec<rustfft::num_complex::Complex64>,
+    scratch: Vec<rustfft::num_complex::Complex64>,
+}
+
+thread_local! {
+    static PLANNER: std::cell::RefCell<PlannerState> = std::cell::RefCell::new(PlannerState {
+        planner: rustfft::FftPlanner::new(),
+        work: Vec::new(),
+        scratch: Vec::new(),
+    });
 }
 
 #[cfg(test)]
@@ -136,5 +148,30 @@ mod tests {
             assert!((prod[k].re / n as f64 - d).abs() < 1e-15);
         }
         assert!(!fft_in_place(&mut [Complex::ONE; 3], false));
+    }
+
+    #[test]
+    fn fft_matches_direct_dft_both_directions() {
+        let n = 512;
+        let x: Vec<Complex> = (0..n)
+            .map(|j| Complex::new((j as f64 * 0.37).sin(), (j as f64 * 0.11).cos() * 0.5))
+            .collect();
+        for inverse in [false, true] {
+            let sign = if inverse { 1.0 } else { -1.0 };
+            let mut fast = x.clone();
+            assert!(fft_in_place(&mut fast, inverse));
+            for (k, got) in fast.iter().enumerate() {
+                let direct = x
+                    .iter()
+                    .enumerate()
+                    .fold(Complex::new(0.0, 0.0), |acc, (j, v)| {
+                        let angle =
+                            sign * 2.0 * std::f64::consts::PI * ((j * k) % n) as f64 / n as f64;
+                        let (s, c) = angle.sin_cos();
+                        acc + *v * Complex::new(c, s)
+                    });
+                assert!((got.re - direct.re).abs() < 1e-10 && (got.im - direct.im).abs() < 1e-10);
+            }
+        }
     }
 }
