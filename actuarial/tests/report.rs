@@ -265,3 +265,50 @@ fn the_stored_distribution_matches_the_reported_figures() {
         median(&mc)
     );
 }
+
+/// The page carries the text report's tables too: the loss ratio at the stated premium, the
+/// total by benefit and the percentiles, with the figures of the results.
+#[test]
+fn the_page_has_the_percentiles_the_benefit_split_and_the_stated_premium() {
+    let r = run(&scenario(&format!(
+        "name = \"stated\"\nseed = 3\nsimulations = 20000\nmethod = \"exact\"\n{}",
+        GROUPS.replace("level = 0.995", "level = 0.995\npremium = 300")
+    )));
+    let page = pricing_report(&r);
+    assert_self_contained(&page);
+    let stated = r.premium.at_premium.as_ref().expect("a stated premium");
+    assert!(page.contains("<h2 id=\"stated-premium\">At the stated premium</h2>"));
+    assert!(page.contains(&format!(
+        "<tr><td>expected loss ratio</td><td>{:.1}%</td>",
+        100.0 * stated.expected_loss_ratio
+    )));
+    let split = r.portfolio.by_benefit.as_ref().unwrap();
+    for (name, part) in [
+        ("inpatient", split.inpatient.unwrap()),
+        ("specialty drug", split.specialty_drug.unwrap()),
+    ] {
+        assert!(
+            page.contains(&format!("<tr><td>{name}</td><td>{:.0}</td>", part.mean)),
+            "{name}"
+        );
+    }
+    assert!(page.contains("<th>LR at 300.00 (stated)</th>"));
+    let table = &page[page.find("<h2 id=\"percentiles\">").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(table.matches("<tr><td>").count(), 7, "{table}");
+    let median = r.portfolio.percentiles["0.5"];
+    let lr = stated.loss_ratio_percentiles["0.5"];
+    assert!(
+        table.contains(&format!(
+            "<tr><td>50.0%</td><td>{median:.0}</td><td>{:.1}%</td><td>{:.1}%</td></tr>",
+            100.0
+                * r.premium
+                    .loss_ratio
+                    .as_ref()
+                    .unwrap()
+                    .loss_ratio_percentiles["0.5"],
+            100.0 * lr
+        )),
+        "{table}"
+    );
+}

@@ -50,7 +50,12 @@ pub fn study(input: &StudyInput, basis: &Basis) -> Study {
     let bornhuetter_ferguson = reserves.bornhuetter_ferguson;
     let chain_ladder_ibnr = chain_ladder.as_ref().map(|r| r.ibnr_total);
     // + 0.0: an empty sum of f64 is -0.0, which would print as "-0".
-    let case_reserve: f64 = input.case_reserves.iter().map(|r| r.case_reserve).sum::<f64>() + 0.0;
+    let case_reserve: f64 = input
+        .case_reserves
+        .iter()
+        .map(|r| r.case_reserve)
+        .sum::<f64>()
+        + 0.0;
     let ultimate_with_case_reserve = chain_ladder
         .as_ref()
         .map(|r| r.ultimate_total + case_reserve);

@@ -46,6 +46,7 @@ pub fn pricing_report(r: &PricingResults) -> String {
         name = escape(&r.name)
     );
     page += &headline(r);
+    page += &figures_tables(r);
     if let Some(c) = &r.calibration {
         page += "<section id=\"calibration\"><h2>Calibration against published aggregates</h2>";
         page += &crate::calibration::render_html(c);
@@ -68,6 +69,97 @@ pub fn pricing_report(r: &PricingResults) -> String {
     }
     page += "</body></html>\n";
     page
+}
+
+/// The tables under the headline: the loss ratio at the premium the scenario states, the split
+/// of the total by benefit, and the percentiles of the total and of the loss ratio (the text
+/// report's tables, as HTML).
+fn figures_tables(r: &PricingResults) -> String {
+    use crate::engine::{PERCENTILE_LEVELS, level_key};
+    let c = escape(&r.currency);
+    let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+    let mut html = String::new();
+    if let Some(l) = &r.premium.at_premium {
+        let _ = write!(
+            html,
+            "<h2 id=\"stated-premium\">At the stated premium</h2><table><tbody>\
+             <tr><td>stated flat premium per member</td><td>{:.2} {c}</td><td>{} of the recommended</td></tr>\
+             <tr><td>expected loss ratio</td><td>{}</td><td>+- {:.2}%, std {}</td></tr>\
+             <tr><td>P(loss ratio &gt; 100%)</td><td>{:.2}%</td><td>+- {:.2}%</td></tr>\
+             </tbody></table>",
+            l.premium_per_member,
+            pct(l.to_recommended),
+            pct(l.expected_loss_ratio),
+            100.0 * l.expected_loss_ratio_se,
+            pct(l.loss_ratio_std),
+            100.0 * l.prob_loss_ratio_above_100,
+            100.0 * l.prob_loss_ratio_above_100_se,
+        );
+    }
+    if let Some(b) = &r.portfolio.by_benefit {
+        html += "<h2 id=\"benefit-split\">The total by benefit</h2><table><thead><tr>\
+                 <th>benefit</th><th>mean</th><th>share of the mean</th><th>std</th></tr></thead><tbody>";
+        for (name, part) in [
+            ("inpatient", b.inpatient.as_ref()),
+            ("specialty drug", b.specialty_drug.as_ref()),
+        ] {
+            if let Some(t) = part {
+                let _ = write!(
+                    html,
+                    "<tr><td>{name}</td><td>{:.0}</td><td>{}</td><td>{:.0}</td></tr>",
+                    t.mean,
+                    pct(t.share_of_mean),
+                    t.std
+                );
+            }
+        }
+        let _ = write!(
+            html,
+            "</tbody></table><p class=\"defs\">Annual payout of each benefit in {c}; the std of \
+             each benefit's total on its own (the two are not additive).</p>"
+        );
+    }
+    let p = &r.portfolio;
+    if !p.percentiles.is_empty() {
+        let columns: Vec<(String, &crate::results::LossRatioAtPremium)> = [
+            r.premium
+                .loss_ratio
+                .as_ref()
+                .map(|l| (format!("LR at {:.2}", l.premium_per_member), l)),
+            r.premium
+                .at_premium
+                .as_ref()
+                .map(|l| (format!("LR at {:.2} (stated)", l.premium_per_member), l)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        html += "<h2 id=\"percentiles\">Percentiles</h2><table><thead><tr><th>percentile</th>\
+                 <th>total payout</th>";
+        for (name, _) in &columns {
+            let _ = write!(html, "<th>{}</th>", escape(name));
+        }
+        html += "</tr></thead><tbody>";
+        for level in PERCENTILE_LEVELS {
+            let k = level_key(level);
+            let Some(total) = p.percentiles.get(&k) else {
+                continue;
+            };
+            let _ = write!(html, "<tr><td>{}</td><td>{total:.0}</td>", pct(level));
+            for (_, l) in &columns {
+                let ratio = l.loss_ratio_percentiles.get(&k).copied().unwrap_or(0.0);
+                let _ = write!(html, "<td>{}</td>", pct(ratio));
+            }
+            html += "</tr>";
+        }
+        let _ = write!(
+            html,
+            "</tbody></table><p class=\"defs\">The annual total ({c}) not exceeded in that share \
+             of years, and the loss ratio (LR: total payout / (flat premium x members)) at the \
+             recommended premium and, when the scenario states one, at that premium.</p>"
+        );
+    }
+    html
 }
 
 /// The one line of a section that does not apply to this run.
