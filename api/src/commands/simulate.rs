@@ -23,7 +23,7 @@ use chrono::{Datelike, Months, NaiveDate};
 use engine::db::write_transaction;
 use engine::domain::pricing_group::{age_band_on, years_before};
 use engine::domain::resident_id::check_character;
-use engine::domain::{Icd10Code, Product};
+use engine::domain::{Fen, Icd10Code, Product};
 use engine::store::products;
 use engine::store::tokens::{self, Role};
 use serde_json::{Value, json};
@@ -168,7 +168,7 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, String> {
         args.seed
     );
 
-    let today = china_today();
+    let today = ctx.today_china();
     let mut log = Vec::new();
     // Enrolment, on the first day of cover.
     let server = Server::start(args, product.period_start, today)?;
@@ -202,7 +202,7 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode, String> {
                 "{}: {} claims reported, paid {} CNY{}",
                 server_date.format("%Y-%m"),
                 due,
-                yuan(paid_fen),
+                Fen(paid_fen),
                 if refused.is_empty() {
                     String::new()
                 } else {
@@ -246,22 +246,6 @@ fn last_of_month(date: NaiveDate) -> NaiveDate {
     first
         .checked_add_months(Months::new(1))
         .map_or(date, |next| next - chrono::Duration::days(1))
-}
-
-fn china_today() -> NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
-}
-
-fn yuan(fen: i64) -> String {
-    let whole = (fen / 100).to_string();
-    let mut grouped = String::new();
-    for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    format!("{grouped}.{:02}", (fen % 100).abs())
 }
 
 /// The hospital and pharmacy tokens, and the formulary drug the dispensings are of: the first
@@ -344,10 +328,6 @@ fn people(year: &DrawnYear, period_start: NaiveDate) -> Result<Vec<(String, bool
         .collect()
 }
 
-fn money(fen: i64) -> String {
-    format!("{}.{:02}", fen / 100, fen % 100)
-}
-
 /// The claims in the API's terms, in the order they are reported.
 fn claims(year: &DrawnYear, product: &Product, who: &Submitters) -> Vec<Outgoing> {
     year.claims
@@ -367,8 +347,8 @@ fn claims(year: &DrawnYear, product: &Product, who: &Submitters) -> Vec<Outgoing
                         "provider_id": who.hospital,
                         "diagnosis": if preexisting { DRUG_DIAGNOSIS } else { STANDARD_DIAGNOSIS },
                         "items": [{
-                            "total": money(cost_fen + basic),
-                            "basic_paid": money(basic),
+                            "total": Fen(cost_fen + basic).to_string(),
+                            "basic_paid": Fen(basic).to_string(),
                             "out_of_catalogue": "0",
                         }],
                     })
@@ -377,7 +357,7 @@ fn claims(year: &DrawnYear, product: &Product, who: &Submitters) -> Vec<Outgoing
                     let mut item = json!({
                         "drug": who.drug_atc,
                         "quantity": 1,
-                        "unit_price": money(cost_fen),
+                        "unit_price": Fen(cost_fen).to_string(),
                         "basic_paid": "0",
                     });
                     if let Some(marker) = &who.biomarker {
