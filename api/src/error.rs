@@ -31,6 +31,13 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("the request body did not arrive within the server's deadline")]
     BodyTimeout,
+    /// The request line and headers together are over the limit (a header is named when
+    /// one stands out).
+    #[error("the request head is larger than {limit} bytes{}", largest_header_named(.largest_header))]
+    HeadTooLarge {
+        limit: usize,
+        largest_header: Option<String>,
+    },
     #[error("too many requests; retry after {0} seconds")]
     RateLimited(u64),
     #[error("{0}")]
@@ -82,6 +89,10 @@ impl ApiError {
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            ApiError::HeadTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request_head_too_large",
+            ),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -120,6 +131,13 @@ impl ApiError {
             errors,
         }
     }
+}
+
+fn largest_header_named(header: &Option<String>) -> String {
+    header
+        .as_ref()
+        .map(|h| format!(" (its largest header is `{h}`)"))
+        .unwrap_or_default()
 }
 
 /// `items[0].total` as the JSON pointer `/items/0/total`.
@@ -247,6 +265,14 @@ mod tests {
             ),
             (ApiError::PayloadTooLarge(10), 413, "payload_too_large"),
             (ApiError::BodyTimeout, 408, "request_timeout"),
+            (
+                ApiError::HeadTooLarge {
+                    limit: 10,
+                    largest_header: None,
+                },
+                431,
+                "request_head_too_large",
+            ),
             (ApiError::RateLimited(3), 429, "rate_limited"),
             (
                 StoreError::Busy("database is locked".into()).into(),

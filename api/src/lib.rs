@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod experience;
 pub mod fhir;
+pub mod head_check;
 pub mod metrics;
 pub mod openapi;
 pub mod policy;

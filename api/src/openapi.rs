@@ -99,6 +99,10 @@ impl Modify for SharedErrors {
                         "Malformed request (unknown query parameter, bad header, not JSON)",
                     ),
                     (
+                        "431",
+                        "The request line and headers are larger than the limit",
+                    ),
+                    (
                         "503",
                         "Database busy or unavailable; retry after Retry-After",
                     ),

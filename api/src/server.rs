@@ -9,12 +9,13 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
+use actix_web::{App, HttpRequest, HttpResponse, ResponseError, web};
 use tracing::Instrument;
 use utoipa::OpenApi;
 
 use crate::body::DeadlinePayload;
 use crate::error::ApiError;
+use crate::head_check::CheckedStream;
 use crate::openapi::ApiDoc;
 use crate::routes;
 use crate::state::AppState;
@@ -148,11 +149,9 @@ async fn body_deadline(
 /// that a request can stop the connection reading a body past its deadline.
 struct ConnectionSocket(std::net::TcpStream);
 
-fn keep_socket(connection: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
+fn keep_socket(connection: &CheckedStream, data: &mut actix_web::dev::Extensions) {
     use std::os::fd::AsFd as _;
-    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
-        && let Ok(fd) = tcp.as_fd().try_clone_to_owned()
-    {
+    if let Ok(fd) = connection.tcp().as_fd().try_clone_to_owned() {
         data.insert(ConnectionSocket(std::net::TcpStream::from(fd)));
     }
 }
@@ -237,6 +236,21 @@ fn segments(path: &str) -> Vec<String> {
         .split('/')
         .map(str::to_owned)
         .collect()
+}
+
+/// Answers the stand-in of a request head the connection refused (see
+/// `head_check`) with its problem, before any route sees it.
+async fn refused_heads(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(refusal) = crate::head_check::refusal_of(req.head()) {
+        let error = refusal.into_error();
+        return Ok(req
+            .into_response(error.error_response())
+            .map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// Refuses a query parameter the route does not take (400), before the
@@ -346,24 +360,56 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Binds and runs the server until it is stopped.
+///
+/// The server is actix-web's `HttpServer` put together by hand, for one difference: each
+/// connection's stream is a [`CheckedStream`], so that a request head the HTTP layer would
+/// refuse with an empty body gets a problem instead. The settings are `HttpServer`'s defaults.
 pub async fn run(
     state: Arc<AppState>,
     listener: std::net::TcpListener,
     workers: usize,
 ) -> std::io::Result<()> {
+    use actix_service::{ServiceFactoryExt as _, fn_service, map_config};
+    use actix_web::dev::AppConfig;
+
     let data = web::Data::new(state);
-    HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .wrap(from_fn(known_query_parameters))
-            .wrap(from_fn(body_deadline))
-            .wrap(from_fn(observe))
-            .configure(configure)
-            .default_service(web::to(not_found))
-    })
-    .on_connect(keep_socket)
-    .workers(workers)
-    .listen(listener)?
-    .run()
-    .await
+    let local_addr = listener.local_addr()?;
+    let builder = actix_server::Server::build();
+    let shutdown = builder.graceful_shutdown_signal();
+    builder
+        .workers(workers)
+        .listen("puhui", listener, move || {
+            let data = data.clone();
+            let app = App::new()
+                .app_data(data)
+                .wrap(from_fn(known_query_parameters))
+                .wrap(from_fn(body_deadline))
+                .wrap(from_fn(refused_heads))
+                .wrap(from_fn(observe))
+                .configure(configure)
+                .default_service(web::to(not_found));
+            let shutdown = shutdown.clone();
+            let http = actix_http::HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .keep_alive(actix_http::KeepAlive::default())
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .h1_allow_half_closed(true)
+                .local_addr(local_addr)
+                .on_connect_ext(keep_socket)
+                .h1(map_config(app, |_| AppConfig::default()));
+            fn_service(|stream: actix_web::rt::net::TcpStream| {
+                let peer = stream.peer_addr().ok();
+                std::future::ready(Ok::<_, actix_http::error::DispatchError>((
+                    CheckedStream::new(stream),
+                    peer,
+                )))
+            })
+            .and_then(http)
+        })?
+        .run()
+        .await
 }

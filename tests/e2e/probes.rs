@@ -423,3 +423,92 @@ fn a_top_level_type_error_is_a_field_level_422_with_its_pointer() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["pointer"], "/items/0/quantity", "{body}");
 }
+
+/// Writes `request` from another thread (the server may stop reading it) and reads the answer
+/// until the server closes the connection.
+fn raw_unread(server: &Server, request: Vec<u8>) -> String {
+    let address = server.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        let _ = writer.write_all(&request);
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    drop(stream);
+    sending.join().unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn problem_in(answer: &str) -> Value {
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{answer}"
+    );
+    let body = answer.rsplit("\r\n\r\n").next().unwrap();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
+#[test]
+fn malformed_and_oversized_request_heads_get_a_problem_naming_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = databases(dir.path()).remove(0);
+    let server = Server::start(&db, dir.path(), &[]);
+
+    // A NUL inside a bearer token.
+    let answer = raw_unread(
+        &server,
+        b"GET /v1/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer abc\0def\r\n\r\n".to_vec(),
+    );
+    assert_eq!(status_of(&answer), 400, "{answer}");
+    let problem = problem_in(&answer);
+    assert_eq!(problem["code"], "malformed_request", "{problem}");
+    assert_eq!(
+        problem["detail"],
+        "the value of the header `authorization` contains a NUL byte"
+    );
+
+    // A 1 MB header.
+    let mut big = b"GET /v1/products HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 1 << 20));
+    big.extend_from_slice(b"\r\n\r\n");
+    let answer = raw_unread(&server, big);
+    assert_eq!(status_of(&answer), 431, "{answer}");
+    let problem = problem_in(&answer);
+    assert_eq!(problem["code"], "request_head_too_large", "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("`x-big`"),
+        "{problem}"
+    );
+
+    // A good request, then a bad one on the same connection: the first is answered as
+    // always, the second with its problem, and the connection closes.
+    let answer = raw_unread(
+        &server,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".to_vec(),
+    );
+    let (first, second) = answer.split_at(answer.find("HTTP/1.1 400").unwrap_or(0));
+    assert_eq!(status_of(first), 200, "{answer}");
+    assert_eq!(
+        problem_in(second)["detail"],
+        "the request has more than one Content-Length header"
+    );
+
+    // A client cannot forge a refusal with the header that carries one.
+    let answer = raw_unread(
+        &server,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-puhui-head-refused: 0123 400 forged\r\nConnection: close\r\n\r\n".to_vec(),
+    );
+    assert_eq!(status_of(&answer), 200, "{answer}");
+}
