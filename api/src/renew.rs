@@ -9,6 +9,7 @@ use actuarial::experience::study;
 use actuarial::renewal::{
     self, Assumptions, MonthCell, RenewalBasis, RenewalReport, RenewalScenario,
 };
+use actuarial::scenario::Benefit;
 use actuarial::table::parse_morbidity;
 use chrono::NaiveDate;
 use engine::DbConn;
@@ -93,14 +94,21 @@ pub fn run(
                 group: group.clone(),
                 month: month.clone(),
                 member_years,
-                paid: 0.0,
+                admissions: 0.0,
+                inpatient_paid: 0.0,
+                drug_paid: 0.0,
             };
             ((group, month), cell)
         })
         .collect();
     for claim in &input.claims {
         if let Some(cell) = cells.get_mut(&(claim.group.clone(), claim.service_month.clone())) {
-            cell.paid += claim.paid;
+            if claim.benefit == Benefit::Inpatient.key() {
+                cell.admissions += claim.claims as f64;
+                cell.inpatient_paid += claim.paid;
+            } else if claim.benefit == Benefit::SpecialtyDrug.key() {
+                cell.drug_paid += claim.paid;
+            }
         }
     }
     let members: BTreeMap<String, u64> = input

@@ -9,13 +9,14 @@
 //!   the groups below its 99.9% point), and the elderly's recover the true 1.2 x the basis;
 //! - the chain ladder ultimate of the partial year covers the year-end total of the same
 //!   service months within 2 Mack standard errors;
-//! - the renewal moves each group's expected cost toward the truth by its credibility factor:
-//!   sum over groups of E (blended A/E - 1) against sum of E Z (true A/E - 1), within 3
-//!   standard errors of the observed A/Es (Buhlmann-Straub: variance sigma^2 / E), over every
-//!   group and over the elderly alone, each group's estimate being the blend 1 + Z (A/E - 1),
-//!   and the elderly's completed A/E, pooled, within 3 standard errors of the true one. A year
-//!   of 20,000 members earns little credibility (Z from 0 to about 0.3 per group, 0 when the
-//!   between-group variance estimate is not positive), so the bound on the move is wide.
+//! - the renewal moves each group's admission rate toward the truth by its credibility factor:
+//!   sum over groups of w (blended A/E - 1) against sum of w Z (true A/E - 1), w the blend's
+//!   weight (expected admissions reported by the date), within 3 standard errors of the
+//!   observed A/Es (Buhlmann-Straub: variance sigma^2 / w), over every group and over the elderly alone, each group's estimate being the
+//!   blend 1 + Z (A/E - 1); the elderly's completed A/E, pooled, within 3 standard errors of the
+//!   true 1.2; and the move earned is real: the between-group variance is estimated positive,
+//!   the elderly's expected move is more than 3 of its standard errors, and the premium's
+//!   experience part is an increase.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,11 +27,11 @@ use serde_json::Value;
 use crate::support::*;
 
 const PRODUCT: &str = "e2e-loop";
-const MEMBERS: &str = "20000";
+const MEMBERS: &str = "40000";
 /// The truth: hospital admissions of members 65 and over, relative to the priced table.
 const ELDERLY_MORBIDITY: f64 = 1.2;
 const ELDERLY: [&str; 3] = ["65-74", "75-84", "85+"];
-/// The product's annual limits (inpatient, specialty drugs): low, so that a year of 20,000
+/// The product's annual limits (inpatient, specialty drugs): low, so that a year of 40,000
 /// members measures the elderly's difference in many standard errors (the drugs' costs,
 /// which the truth does not change, would otherwise drown it).
 const LIMITS: (&str, &str) = ("100000.00", "1000.00");
@@ -148,39 +149,6 @@ fn a_year_through_the_server_is_recovered_by_the_study_and_moves_the_renewal() {
             .checked_add_months(chrono::Months::new(8))
             .unwrap(),
     );
-
-    // What the two models expect per member of each group, priced exactly.
-    let price = |name: &str| -> BTreeMap<String, f64> {
-        let out = work.join(format!("{name}-priced.json"));
-        let priced = Command::new(BIN)
-            .args([
-                "price",
-                &format!("{name}.toml"),
-                "--json",
-                out.to_str().unwrap(),
-            ])
-            .current_dir(work)
-            .output()
-            .expect("run puhui price");
-        assert!(
-            priced.status.success(),
-            "{}",
-            String::from_utf8_lossy(&priced.stderr)
-        );
-        json_file(&out)["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| {
-                (
-                    g["id"].as_str().unwrap().to_string(),
-                    g["mean_payout_per_member"].as_f64().unwrap(),
-                )
-            })
-            .collect()
-    };
-    let basis_mean = price("basis");
-    let true_mean = price("truth");
 
     for db in databases(work) {
         let key = work.join(format!("{}.key", db.name));
@@ -336,21 +304,43 @@ fn a_year_through_the_server_is_recovered_by_the_study_and_moves_the_renewal() {
         assert!(printed.contains("recommended flat premium"), "{printed}");
         let renewal = json_file(&renewal);
         let credibility = &renewal["credibility"];
-        let sigma2 = credibility["within_variance"].as_f64().unwrap();
-        assert!(sigma2 > 0.0, "{}: {credibility}", db.name);
+        let structure = &credibility["admissions"];
+        let sigma2 = structure["within_variance"].as_f64().unwrap();
+        let tau2 = structure["between_variance"].as_f64().unwrap();
+        // Admission counts tell the groups apart: the between-group variance is estimated
+        // positive, so the data earn credibility.
+        assert!(sigma2 > 0.0 && tau2 > 0.0, "{}: {credibility}", db.name);
+        let is_elderly = |id: &str| {
+            ELDERLY
+                .iter()
+                .any(|band| id.starts_with(&format!("{band}/")))
+        };
         // (moved, toward, variance) over every group, and over the elderly alone: the groups
-        // whose truth differs (elsewhere the truth is the basis, and only noise moves).
+        // whose truth differs (elsewhere the truth is the basis, and only noise moves). The
+        // weights w are the blend's (the expected admissions reported by the date); the true
+        // A/E is 1.2 for the elderly, else 1.
         let mut all = (0.0, 0.0, 0.0);
         let mut elderly = (0.0, 0.0, 0.0);
+        let (mut weighted, mut weight) = (0.0, 0.0);
         for g in credibility["groups"].as_array().unwrap() {
             let id = g["group"].as_str().unwrap();
-            let expected = g["expected"].as_f64().unwrap();
-            let z = g["z"].as_f64().unwrap();
-            let true_ae = true_mean[id] / basis_mean[id];
+            let a = &g["admissions"];
+            let e = a["weight"].as_f64().unwrap();
+            let z = a["z"].as_f64().unwrap();
+            let blended = a["blended_ae"].as_f64().unwrap();
+            let true_ae = if is_elderly(id) {
+                ELDERLY_MORBIDITY
+            } else {
+                1.0
+            };
+            // Each group's estimate is the credibility blend towards the basis (A/E 1).
+            if let Some(observed) = a["observed_ae"].as_f64() {
+                assert!((blended - (1.0 + z * (observed - 1.0))).abs() < 1e-9, "{g}");
+            }
             let part = (
-                expected * (g["blended_ae"].as_f64().unwrap() - 1.0),
-                expected * z * (true_ae - 1.0),
-                z * z * expected * sigma2,
+                e * (blended - 1.0),
+                e * z * (true_ae - 1.0),
+                z * z * e * sigma2,
             );
             let add = |sum: &mut (f64, f64, f64)| {
                 sum.0 += part.0;
@@ -358,42 +348,20 @@ fn a_year_through_the_server_is_recovered_by_the_study_and_moves_the_renewal() {
                 sum.2 += part.2;
             };
             add(&mut all);
-            if ELDERLY
-                .iter()
-                .any(|band| id.starts_with(&format!("{band}/")))
-            {
+            if is_elderly(id) {
                 add(&mut elderly);
+                if let Some(observed) = a["observed_ae"].as_f64() {
+                    weighted += e * observed;
+                    weight += e;
+                }
             }
         }
-        // The renewal's input recovers the truth: the elderly's completed payout over what the
-        // basis expected, pooled, against the true A/E within 3 standard errors (sigma^2 / E).
-        let (mut ultimate, mut expected, mut true_expected) = (0.0, 0.0, 0.0);
-        for g in credibility["groups"].as_array().unwrap() {
-            let id = g["group"].as_str().unwrap();
-            if ELDERLY
-                .iter()
-                .any(|band| id.starts_with(&format!("{band}/")))
-            {
-                let e = g["expected"].as_f64().unwrap();
-                ultimate += g["ultimate"].as_f64().unwrap();
-                expected += e;
-                true_expected += e * true_mean[id] / basis_mean[id];
-            }
-            // Each group's estimate is the credibility blend towards the basis (A/E 1).
-            if let Some(observed) = g["observed_ae"].as_f64() {
-                let z = g["z"].as_f64().unwrap();
-                let blended = g["blended_ae"].as_f64().unwrap();
-                assert!((blended - (1.0 + z * (observed - 1.0))).abs() < 1e-9, "{g}");
-            }
-        }
-        let (observed, truth, se) = (
-            ultimate / expected,
-            true_expected / expected,
-            (sigma2 / expected).sqrt(),
-        );
+        // The renewal's input recovers the truth: the elderly's A/E of admissions, pooled with
+        // the blend's weights, against the true 1.2 within 3 standard errors (sigma^2 / w).
+        let (observed, se) = (weighted / weight, (sigma2 / weight).sqrt());
         assert!(
-            (observed - truth).abs() <= 3.0 * se,
-            "{}: elderly A/E {observed}, true {truth}, SE {se}",
+            (observed - ELDERLY_MORBIDITY).abs() <= 3.0 * se,
+            "{}: elderly A/E {observed}, true {ELDERLY_MORBIDITY}, SE {se}",
             db.name
         );
         for (what, (moved, toward, variance)) in [("every group", all), ("the elderly", elderly)] {
@@ -404,5 +372,21 @@ fn a_year_through_the_server_is_recovered_by_the_study_and_moves_the_renewal() {
                 db.name
             );
         }
+        // The credibility earned moves the elderly's rates by many of the move's standard
+        // errors, and the premium with them: its experience part is an increase.
+        let (_, toward, variance) = elderly;
+        assert!(
+            toward > 3.0 * variance.sqrt(),
+            "{}: the truth by credibility {toward}, SE {}",
+            db.name,
+            variance.sqrt()
+        );
+        let experience = renewal["decomposition"]["experience"].as_f64().unwrap();
+        assert!(
+            experience > 0.0,
+            "{}: {}",
+            db.name,
+            renewal["decomposition"]
+        );
     }
 }

@@ -37,6 +37,8 @@ pub struct Expected {
     pub mean: f64,
     /// Second moment of the member-year payout.
     pub second_moment: f64,
+    /// Mean number of claims per member-year (admissions; for a drug, the need rate).
+    pub claims: f64,
 }
 
 /// The pricing basis the experience is compared with.
@@ -67,6 +69,7 @@ impl Basis {
                         Expected {
                             mean: law.mean,
                             second_moment: law.second_moment,
+                            claims: frequency.mean(),
                         },
                     );
                 }
@@ -245,6 +248,7 @@ mod tests {
             Expected {
                 mean: 50.0,
                 second_moment: 1.0e6,
+                claims: 0.01,
             },
         );
         groups.insert("65-74/M/standard".to_string(), (1000.0, b));

@@ -3,23 +3,34 @@
 //! complete scenario and priced; the change from this year's premium decomposed into
 //! experience, mix and selection, trend and margin.
 //!
-//! Credibility (the same estimators as `puhui credibility`, `crate::credibility`): the ratio
-//! observed per group and service month is the group's ultimate (paid completed by the chain
-//! ladder's factor to ultimate of its service month) over what the basis expected of the
-//! month's member-years, weighted by that expected amount. The structural parameters (within
-//! variance sigma^2, between variance tau^2) are estimated from these observations; each
-//! group's A/E is blended towards 1 (the basis): `c = Z x observed + (1 - Z)`, `Z = w / (w + k)`.
-//! The mean squared error of a credibility estimate towards a known mean is `(1 - Z) tau^2`
-//! (Bühlmann and Gisler 2005, section 4.5), which the written scenario carries as one gamma risk
-//! factor per group on its frequencies (cv = sqrt((1 - Z) tau^2) / c): a thin group's price is
-//! less certain.
+//! Credibility (the same estimators as `puhui credibility`, `crate::credibility`), per benefit,
+//! on what the benefit's part of the table prices:
+//! - hospital admissions: per group and service month, the month's inpatient claims (each a
+//!   stay), completed by the chain ladder's factor to ultimate of the month, over the
+//!   admissions the basis expects of the month's member-years, weighted by that expected count.
+//!   Counts carry the table's admission rate without the noise of the cost per stay, which at
+//!   the size of a year's group is most of the spread of its cost (and the morbidity the
+//!   table can be wrong about is the rate);
+//! - specialty drugs: the month's drug payout, completed the same way, over the basis's
+//!   expected drug payout, weighted by it (a user's dispensings are not independent claims, so
+//!   their count does not measure the need rate).
+//!
+//! The structural parameters (within variance sigma^2, between variance tau^2) are estimated
+//! per benefit from these observations; each group's A/E is blended towards 1 (the basis):
+//! `c = Z x observed + (1 - Z)`, `Z = w / (w + k)`. The renewal multiplies the group's admission
+//! rate by the admissions' `c` and its drug need rate by the drugs' `c`; the cost per admission
+//! and per user stay the basis's, trended. The mean squared error of a credibility estimate
+//! towards a known mean is `(1 - Z) tau^2` (Bühlmann and Gisler 2005, section 4.5), which the
+//! written scenario carries as a risk factor on the frequencies (see `scenario.rs`): a thin
+//! group's price is less certain.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::credibility::{self, GroupSummary, Structure};
-use crate::experience::Basis;
+use crate::experience::{Basis, Expected};
+use crate::scenario::Benefit;
 
 mod render;
 mod scenario;
@@ -42,8 +53,12 @@ pub struct MonthCell {
     pub group: String,
     pub month: String,
     pub member_years: f64,
-    /// Paid to the as-of date, all benefits, CNY.
-    pub paid: f64,
+    /// Inpatient claims (stays) with service in the month, decided by the as-of date.
+    pub admissions: f64,
+    /// Paid to the as-of date, inpatient, CNY.
+    pub inpatient_paid: f64,
+    /// Paid to the as-of date, specialty drugs, CNY.
+    pub drug_paid: f64,
 }
 
 /// The renewal's assumptions, as the user gave them or by default.
@@ -57,17 +72,18 @@ pub struct Assumptions {
     pub margin: f64,
 }
 
-/// One group's credibility.
+/// One group's credibility for one benefit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GroupCredibility {
-    pub group: String,
-    pub members: u64,
-    pub next_members: u64,
-    pub member_years: f64,
-    /// Expected payout of the member-years on the basis, CNY.
+pub struct BenefitCredibility {
+    /// What the basis expects of the member-years: admissions (a count) or the drug payout (CNY).
     pub expected: f64,
-    /// IBNR-completed payout, CNY.
+    /// The same, observed and IBNR-completed.
     pub ultimate: f64,
+    /// The basis's expected payout of the member-years for this benefit, CNY.
+    pub expected_payout: f64,
+    /// The credibility weight: `expected` as reported by the as-of date (each month's over its
+    /// factor to ultimate).
+    pub weight: f64,
     pub observed_ae: Option<f64>,
     pub z: f64,
     /// The credibility-weighted A/E the renewal prices on.
@@ -76,14 +92,38 @@ pub struct GroupCredibility {
     pub blended_ae_se: f64,
 }
 
-/// The credibility blend of every group.
+/// One group's credibility.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Blend {
+pub struct GroupCredibility {
+    pub group: String,
+    pub members: u64,
+    pub next_members: u64,
+    pub member_years: f64,
+    /// Expected payout of the member-years on the basis, all benefits, CNY.
+    pub expected: f64,
+    /// IBNR-completed payout, all benefits, CNY.
+    pub ultimate: f64,
+    /// Hospital admissions: the A/E of the count, applied to the admission rate.
+    pub admissions: BenefitCredibility,
+    /// Specialty drugs: the A/E of the payout, applied to the need rate.
+    pub drug: BenefitCredibility,
+}
+
+/// The structural parameters of one benefit's blend.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlendStructure {
     pub within_variance: f64,
     pub between_variance: f64,
     pub k: Option<f64>,
     /// Why the structure could not be estimated (then every Z is 0), if so.
     pub note: Option<String>,
+}
+
+/// The credibility blend of every group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Blend {
+    pub admissions: BlendStructure,
+    pub drug: BlendStructure,
     pub groups: Vec<GroupCredibility>,
 }
 
@@ -143,49 +183,41 @@ pub fn decompose(premium_now: f64, steps: &StepPremiums, margin: f64) -> Decompo
     }
 }
 
-/// Expected payout per member-year of each group on the basis (all benefits).
-fn expected_rate(basis: &Basis, group: &str) -> f64 {
-    basis.groups.get(group).map_or(0.0, |(_, by_benefit)| {
-        by_benefit.values().map(|e| e.mean).sum()
-    })
+/// What the basis expects of one member-year of a group for a benefit (zero when it does not
+/// price it).
+fn expected_of(basis: &Basis, group: &str, benefit: &str) -> Expected {
+    basis
+        .groups
+        .get(group)
+        .and_then(|(_, by_benefit)| by_benefit.get(benefit))
+        .copied()
+        .unwrap_or(Expected {
+            mean: 0.0,
+            second_moment: 0.0,
+            claims: 0.0,
+        })
 }
 
-/// The credibility blend. `completion` is the chain ladder's factor to ultimate per service
-/// month (1 when absent); `members` this year's enrolled members per group.
-pub fn blend(
-    basis: &Basis,
-    cells: &[MonthCell],
-    completion: &BTreeMap<String, f64>,
-    members: &BTreeMap<String, u64>,
-    renewal_rate: f64,
-) -> Blend {
-    // Per group: (A/E, expected) per month, and the totals.
-    let mut by_group: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
-    let mut totals: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
-    for cell in cells {
-        let expected = cell.member_years * expected_rate(basis, &cell.group);
-        let ultimate = cell.paid * completion.get(&cell.month).copied().unwrap_or(1.0);
-        let t = totals.entry(&cell.group).or_default();
-        t.0 += cell.member_years;
-        t.1 += expected;
-        t.2 += ultimate;
-        if expected > 0.0 {
-            by_group
-                .entry(&cell.group)
-                .or_default()
-                .push((ultimate / expected, expected));
-        }
-    }
-    let ids: Vec<&str> = members
-        .keys()
-        .map(String::as_str)
-        .chain(totals.keys().copied())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+/// One benefit's observations per group and month, `(A/E, weight)`, blended towards the basis.
+fn blend_benefit(
+    ids: &[&str],
+    observations: &BTreeMap<&str, Vec<(f64, f64)>>,
+) -> (
+    BlendStructure,
+    Vec<(GroupSummary, credibility::Blended, f64)>,
+) {
     let summaries: Vec<GroupSummary> = ids
         .iter()
-        .map(|g| GroupSummary::from_pairs(by_group.get(g).cloned().unwrap_or_default()))
+        .map(|g| {
+            GroupSummary::from_pairs(
+                observations
+                    .get(g)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .collect::<Vec<_>>(),
+            )
+        })
         .collect();
     let (structure, note) = match credibility::estimate_structure(std::slice::from_ref(&summaries))
     {
@@ -199,32 +231,130 @@ pub fn blend(
         ),
     };
     let (_, blended) = credibility::blend(&summaries, &structure, Some(1.0));
+    let se = |z: f64| ((1.0 - z) * structure.between_variance).max(0.0).sqrt();
+    let groups = summaries
+        .into_iter()
+        .zip(blended)
+        .map(|(s, b)| {
+            let z = b.z;
+            (s, b, se(z))
+        })
+        .collect();
+    (
+        BlendStructure {
+            within_variance: structure.within_variance,
+            between_variance: structure.between_variance,
+            k: structure.k(),
+            note,
+        },
+        groups,
+    )
+}
+
+/// The credibility blend. `completion` is the chain ladder's factor to ultimate per service
+/// month (1 when absent; a claim is paid when it is decided, so a month's count of claims
+/// develops as its payments do); `members` this year's enrolled members per group.
+///
+/// A month's weight is what the basis expects of it reported by the as-of date, the expected
+/// amount over the month's factor to ultimate: the completed A/E of a month with factor f is
+/// f times a ratio on 1 / f of the claims, so its variance is f times that of a complete
+/// month's (Poisson counts; the same for compound payouts), and Bühlmann-Straub weights are
+/// inversely proportional to the variance. An immature month then counts for what it has
+/// seen, in its group's credibility as in the estimate of the variances.
+pub fn blend<'a>(
+    basis: &Basis,
+    cells: &'a [MonthCell],
+    completion: &BTreeMap<String, f64>,
+    members: &BTreeMap<String, u64>,
+    renewal_rate: f64,
+) -> Blend {
+    // Per group: (actual completed, expected) per month for each benefit, and the totals.
+    let mut admissions: BTreeMap<&'a str, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut drugs: BTreeMap<&'a str, Vec<(f64, f64)>> = BTreeMap::new();
+    #[derive(Default, Clone, Copy)]
+    struct Totals {
+        member_years: f64,
+        expected_admissions: f64,
+        admissions: f64,
+        expected_inpatient: f64,
+        inpatient: f64,
+        expected_drug: f64,
+        drug: f64,
+    }
+    let mut totals: BTreeMap<&str, Totals> = BTreeMap::new();
+    for cell in cells {
+        let factor = completion.get(&cell.month).copied().unwrap_or(1.0);
+        let inpatient = expected_of(basis, &cell.group, Benefit::Inpatient.key());
+        let drug = expected_of(basis, &cell.group, Benefit::SpecialtyDrug.key());
+        let t = totals.entry(&cell.group).or_default();
+        let expected_admissions = cell.member_years * inpatient.claims;
+        let expected_drug = cell.member_years * drug.mean;
+        t.member_years += cell.member_years;
+        t.expected_admissions += expected_admissions;
+        t.admissions += cell.admissions * factor;
+        t.expected_inpatient += cell.member_years * inpatient.mean;
+        t.inpatient += cell.inpatient_paid * factor;
+        t.expected_drug += expected_drug;
+        t.drug += cell.drug_paid * factor;
+        let observe =
+            |into: &mut BTreeMap<&'a str, Vec<(f64, f64)>>, actual: f64, expected: f64| {
+                if expected > 0.0 && factor > 0.0 {
+                    into.entry(&cell.group)
+                        .or_default()
+                        .push((actual * factor / expected, expected / factor));
+                }
+            };
+        observe(&mut admissions, cell.admissions, expected_admissions);
+        observe(&mut drugs, cell.drug_paid, expected_drug);
+    }
+    let ids: Vec<&str> = members
+        .keys()
+        .map(String::as_str)
+        .chain(totals.keys().copied())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (admissions_structure, admissions_blend) = blend_benefit(&ids, &admissions);
+    let (drug_structure, drug_blend) = blend_benefit(&ids, &drugs);
+    let credibility_of = |(s, b, se): &(GroupSummary, credibility::Blended, f64),
+                          expected: f64,
+                          ultimate: f64,
+                          expected_payout: f64| BenefitCredibility {
+        expected,
+        ultimate,
+        expected_payout,
+        weight: s.weight,
+        observed_ae: s.has_data().then_some(s.mean),
+        z: b.z,
+        blended_ae: b.estimate,
+        blended_ae_se: *se,
+    };
     let groups = ids
         .iter()
-        .zip(&summaries)
-        .zip(blended)
-        .map(|((id, s), b)| {
-            let (member_years, expected, ultimate) = totals.get(id).copied().unwrap_or_default();
+        .zip(admissions_blend.iter().zip(&drug_blend))
+        .map(|(id, (a, d))| {
+            let t = totals.get(id).copied().unwrap_or_default();
             let now = members.get(*id).copied().unwrap_or(0);
             GroupCredibility {
                 group: (*id).to_string(),
                 members: now,
                 next_members: (now as f64 * renewal_rate).round() as u64,
-                member_years,
-                expected,
-                ultimate,
-                observed_ae: s.has_data().then_some(s.mean),
-                z: b.z,
-                blended_ae: b.estimate,
-                blended_ae_se: ((1.0 - b.z) * structure.between_variance).max(0.0).sqrt(),
+                member_years: t.member_years,
+                expected: t.expected_inpatient + t.expected_drug,
+                ultimate: t.inpatient + t.drug,
+                admissions: credibility_of(
+                    a,
+                    t.expected_admissions,
+                    t.admissions,
+                    t.expected_inpatient,
+                ),
+                drug: credibility_of(d, t.expected_drug, t.drug, t.expected_drug),
             }
         })
         .collect();
     Blend {
-        within_variance: structure.within_variance,
-        between_variance: structure.between_variance,
-        k: structure.k(),
-        note,
+        admissions: admissions_structure,
+        drug: drug_structure,
         groups,
     }
 }

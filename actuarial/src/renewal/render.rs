@@ -38,49 +38,71 @@ pub fn render_renewal(r: &RenewalReport) -> String {
         a.margin * 100.0
     );
     let c = &r.credibility;
-    let k = c.k.map_or(
-        "- (no spread between groups: every Z is 0)".to_string(),
-        |k| format!("{k:.1}"),
-    );
-    let _ = writeln!(
-        out,
-        "Bühlmann-Straub on A/E by group and service month: within variance {:.4}  between variance {:.6}  k {k}",
-        c.within_variance, c.between_variance
-    );
-    if let Some(note) = &c.note {
-        let _ = writeln!(out, "{note}");
+    for (what, b) in [
+        ("hospital admissions (claim count)", &c.admissions),
+        ("specialty drugs (payout)", &c.drug),
+    ] {
+        let k = b.k.map_or(
+            "- (no spread between groups: every Z is 0)".to_string(),
+            |k| format!("{k:.1}"),
+        );
+        let _ = writeln!(
+            out,
+            "Bühlmann-Straub on the A/E of {what} by group and service month: within variance {:.4}  between variance {:.6}  k {k}",
+            b.within_variance, b.between_variance
+        );
+        if let Some(note) = &b.note {
+            let _ = writeln!(out, "  {note}");
+        }
     }
     let _ = writeln!(
         out,
-        "\n{:<22} {:>8} {:>8} {:>10} {:>12} {:>12} {:>8} {:>6} {:>8} {:>7}",
+        "\n{:<22} {:>8} {:>8} {:>10} {:>12} {:>12} | {:>9} {:>9} {:>7} {:>6} {:>8} {:>6} | {:>7} {:>6} {:>8} {:>6}",
         "group",
         "members",
         "next",
         "mem-years",
         "expected",
         "ultimate",
+        "adm exp",
+        "adm ult",
         "A/E",
+        "Z",
+        "blended",
+        "SE",
+        "drug A/E",
         "Z",
         "blended",
         "SE"
     );
+    let ae = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
     for g in &c.groups {
-        let ae = g.observed_ae.map_or("-".to_string(), |x| format!("{x:.3}"));
+        let (a, d) = (&g.admissions, &g.drug);
         let _ = writeln!(
             out,
-            "{:<22} {:>8} {:>8} {:>10.1} {:>12.0} {:>12.0} {:>8} {:>6.3} {:>8.3} {:>7.3}",
+            "{:<22} {:>8} {:>8} {:>10.1} {:>12.0} {:>12.0} | {:>9.1} {:>9.1} {:>7} {:>6.3} {:>8.3} {:>6.3} | {:>7} {:>6.3} {:>8.3} {:>6.3}",
             g.group,
             g.members,
             g.next_members,
             g.member_years,
             g.expected,
             g.ultimate,
-            ae,
-            g.z,
-            g.blended_ae,
-            g.blended_ae_se
+            a.expected,
+            a.ultimate,
+            ae(a.observed_ae),
+            a.z,
+            a.blended_ae,
+            a.blended_ae_se,
+            ae(d.observed_ae),
+            d.z,
+            d.blended_ae,
+            d.blended_ae_se
         );
     }
+    let _ = writeln!(
+        out,
+        "(expected and ultimate: payout, CNY; adm: hospital admissions; A/E, Z, blended and SE per benefit)"
+    );
     let s = &r.steps;
     let _ = writeln!(out, "\nmodel premium per member");
     let _ = writeln!(out, "  basis, this year's pool          {:>10.2}", s.basis);
@@ -175,33 +197,56 @@ pub fn renewal_html(r: &RenewalReport) -> String {
          <tr><td>with parameter uncertainty (Monte Carlo SE {:.2})</td><td>{:.2}</td></tr></table>",
         s.basis, s.experience, s.next_pool, s.trended, s.with_uncertainty_se, s.with_uncertainty
     );
-    let k = c.k.map_or("-".to_string(), |k| format!("{k:.1}"));
-    let _ = write!(
-        out,
-        "<h2>Credibility</h2><p>Within variance {:.4}, between variance {:.6}, k {k}.{}</p>\
-         <table><tr><th>group</th><th>members</th><th>next year</th><th>member-years</th><th>expected</th>\
-         <th>ultimate</th><th>A/E</th><th>Z</th><th>blended A/E</th><th>SE</th></tr>",
-        c.within_variance,
-        c.between_variance,
-        c.note
-            .as_ref()
-            .map_or(String::new(), |n| format!(" {}", escape(n)))
-    );
-    for g in &c.groups {
+    let _ = write!(out, "<h2>Credibility</h2>");
+    for (what, b) in [
+        (
+            "hospital admissions (the count of inpatient claims)",
+            &c.admissions,
+        ),
+        ("specialty drugs (the payout)", &c.drug),
+    ] {
+        let k = b.k.map_or("-".to_string(), |k| format!("{k:.1}"));
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.0}</td><td>{:.0}</td><td>{}</td>\
-             <td>{:.3}</td><td>{:.3}</td><td>{:.3}</td></tr>",
+            "<p>On the A/E of {what}: within variance {:.4}, between variance {:.6}, k {k}.{}</p>",
+            b.within_variance,
+            b.between_variance,
+            b.note
+                .as_ref()
+                .map_or(String::new(), |n| format!(" {}", escape(n)))
+        );
+    }
+    let _ = write!(
+        out,
+        "<table><tr><th>group</th><th>members</th><th>next year</th><th>member-years</th>\
+         <th>expected payout</th><th>ultimate payout</th><th>admissions expected</th>\
+         <th>admissions ultimate</th><th>A/E</th><th>Z</th><th>blended A/E</th><th>SE</th>\
+         <th>drug A/E</th><th>Z</th><th>blended A/E</th><th>SE</th></tr>"
+    );
+    let ae = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
+    for g in &c.groups {
+        let (a, d) = (&g.admissions, &g.drug);
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.0}</td><td>{:.0}</td>\
+             <td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td>\
+             <td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td></tr>",
             escape(&g.group),
             g.members,
             g.next_members,
             g.member_years,
             g.expected,
             g.ultimate,
-            g.observed_ae.map_or("-".to_string(), |x| format!("{x:.3}")),
-            g.z,
-            g.blended_ae,
-            g.blended_ae_se
+            a.expected,
+            a.ultimate,
+            ae(a.observed_ae),
+            a.z,
+            a.blended_ae,
+            a.blended_ae_se,
+            ae(d.observed_ae),
+            d.z,
+            d.blended_ae,
+            d.blended_ae_se
         );
     }
     let _ = write!(

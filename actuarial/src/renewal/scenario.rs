@@ -103,8 +103,9 @@ fn build(
             if step.experience
                 && let Some(g) = by_group.get(row.id().as_str())
             {
-                r.annual_hospitalization_rate *= g.blended_ae;
-                r.targeted_drug_need_rate = (r.targeted_drug_need_rate * g.blended_ae).min(1.0);
+                r.annual_hospitalization_rate *= g.admissions.blended_ae;
+                r.targeted_drug_need_rate =
+                    (r.targeted_drug_need_rate * g.drug.blended_ae).min(1.0);
             }
             if step.trend {
                 r.mean_oop_cost_per_admission *= growth;
@@ -134,8 +135,8 @@ fn build(
         .ok_or("population.size missing")?;
     let mut take_up = toml::map::Map::new();
     take_up.insert("default".into(), number(0.0));
-    // The portfolio's parameter uncertainty: sum of (E x se)^2 and sum of E x blended, E the
-    // group's expected payout next year on the basis.
+    // The portfolio's parameter uncertainty: sum of (E x se)^2 and sum of E x blended over
+    // groups and benefits, E the group's expected payout of the benefit next year on the basis.
     let (mut variance, mut mean) = (0.0, 0.0);
     for row in b.table {
         let id = row.id();
@@ -153,12 +154,13 @@ fn build(
         if step.uncertainty
             && let Some(g) = by_group.get(id.as_str())
             && members > 0
-            && g.blended_ae > 0.0
             && g.member_years > 0.0
         {
-            let expected = g.expected / g.member_years * members as f64;
-            variance += (expected * g.blended_ae_se).powi(2);
-            mean += expected * g.blended_ae;
+            for b in [&g.admissions, &g.drug] {
+                let expected = b.expected_payout / g.member_years * members as f64;
+                variance += (expected * b.blended_ae_se).powi(2);
+                mean += expected * b.blended_ae;
+            }
         }
     }
     population.insert("take_up".into(), Value::Table(take_up));
@@ -181,8 +183,8 @@ const FREQUENCIES: [&str; 2] = ["inpatient.frequency", "specialty_drug.need_rate
 
 /// Adds the parameter uncertainty of the credibility estimates to the risk factors, as a
 /// factor on every group's frequencies with coefficient of variation `cv`:
-/// cv^2 = sum (E_g se_g)^2 / (sum E_g blended_g)^2, E_g the group's expected payout next year on
-/// the basis, which gives the portfolio's expected payout the variance its independent group
+/// cv^2 = sum (E_gb se_gb)^2 / (sum E_gb blended_gb)^2 over groups g and benefits b, E_gb the
+/// group's expected payout of the benefit next year on the basis, which gives the portfolio's expected payout the variance its independent group
 /// estimates give it (a thin group's larger se weighs in). One factor per group would be up to
 /// 28, and a grid of so many factors' nodes cannot be priced; so the uncertainty is folded
 /// into the basis's factor on every group's frequencies when it has one (independent factors

@@ -4,6 +4,11 @@ use super::*;
 use crate::Scenario;
 use crate::experience::Expected;
 
+/// Cost per admission of the test basis: `rate` CNY per member-year is `rate / 1000` admissions.
+const COST_PER_ADMISSION: f64 = 1000.0;
+/// Expected drug payout per member-year of every group of the test basis.
+const DRUG_RATE: f64 = 5.0;
+
 fn basis(rates: &[(&str, f64)]) -> Basis {
     Basis {
         name: "t".into(),
@@ -17,6 +22,15 @@ fn basis(rates: &[(&str, f64)]) -> Basis {
                     Expected {
                         mean: *mean,
                         second_moment: mean * mean * 10.0,
+                        claims: mean / COST_PER_ADMISSION,
+                    },
+                );
+                by.insert(
+                    "specialty_drug".to_string(),
+                    Expected {
+                        mean: DRUG_RATE,
+                        second_moment: 1.0e4,
+                        claims: 0.001,
                     },
                 );
                 (id.to_string(), (1000.0, by))
@@ -25,12 +39,16 @@ fn basis(rates: &[(&str, f64)]) -> Basis {
     }
 }
 
-fn cell(group: &str, month: &str, member_years: f64, paid: f64) -> MonthCell {
+/// A month of `admissions` stays at the basis's cost each and `drug_ae` times the expected drug
+/// payout.
+fn cell(group: &str, month: &str, member_years: f64, admissions: f64, drug_ae: f64) -> MonthCell {
     MonthCell {
         group: group.into(),
         month: month.into(),
         member_years,
-        paid,
+        admissions,
+        inpatient_paid: admissions * COST_PER_ADMISSION,
+        drug_paid: drug_ae * DRUG_RATE * member_years,
     }
 }
 
@@ -58,8 +76,9 @@ fn the_parts_sum_to_the_change_and_each_is_its_step() {
     assert!((d.total_change - 16.86).abs() < 1e-9);
 }
 
-/// Two groups over three months, by hand: group `a` costs what the basis expects (A/E 1 every
-/// month), group `b` 1.5 to 2.5 times it. Weights are the expected amounts.
+/// Two groups over three months, by hand: group `a` is admitted as the basis expects (A/E 1
+/// every month), group `b` 1.5 to 2.5 times as often. Weights are the expected admissions
+/// (10,000 member-years at 0.01 a month: 100).
 ///
 /// a: X = 1, 1, 1 with w = 100 each: mean 1, within SS 0.
 /// b: X = 1.5, 2.0, 2.5 with w = 100 each: mean 2, within SS 100 (0.25 + 0 + 0.25) = 50.
@@ -67,46 +86,84 @@ fn the_parts_sum_to_the_change_and_each_is_its_step() {
 /// w = 600, weighted mean 1.5, spread 300 x 0.25 x 2 = 150, c = 600 - (300^2 x 2) / 600 = 300,
 /// tau^2 = (150 - 12.5) / 300 = 0.458333...; k = 12.5 / tau^2 = 27.2727...;
 /// Z = 300 / 327.2727 = 0.916667 for both; b's blend 1 + Z x 1 = 1.916667, a's 1.
+/// The drugs cost what the basis expects in every month: no spread, no credibility, A/E 1.
 #[test]
-fn the_blend_moves_a_costlier_group_towards_its_experience_by_z() {
+fn the_blend_moves_a_group_admitted_more_often_towards_its_experience_by_z() {
     let b = basis(&[("a", 10.0), ("b", 10.0)]);
     let mut cells = Vec::new();
     for (m, x) in [("2026-07", 1.5), ("2026-08", 2.0), ("2026-09", 2.5)] {
-        cells.push(cell("a", m, 10.0, 100.0));
-        cells.push(cell("b", m, 10.0, 100.0 * x));
+        cells.push(cell("a", m, 10_000.0, 100.0, 1.0));
+        cells.push(cell("b", m, 10_000.0, 100.0 * x, 1.0));
     }
     let members: BTreeMap<String, u64> = [("a".to_string(), 120), ("b".to_string(), 40)].into();
     let blend = blend(&b, &cells, &BTreeMap::new(), &members, 0.9);
     let tau2 = 137.5 / 300.0;
-    assert!((blend.within_variance - 12.5).abs() < 1e-12);
-    assert!((blend.between_variance - tau2).abs() < 1e-12);
+    assert!((blend.admissions.within_variance - 12.5).abs() < 1e-9);
+    assert!((blend.admissions.between_variance - tau2).abs() < 1e-9);
     let z = 300.0 / (300.0 + 12.5 / tau2);
-    let (a, bb) = (&blend.groups[0], &blend.groups[1]);
-    assert!((a.z - z).abs() < 1e-12 && (bb.z - z).abs() < 1e-12);
-    assert!((a.blended_ae - 1.0).abs() < 1e-12);
-    assert!((bb.blended_ae - (1.0 + z * (2.0 - 1.0))).abs() < 1e-12);
-    assert!((bb.blended_ae_se - ((1.0 - z) * tau2).sqrt()).abs() < 1e-12);
-    assert_eq!((a.next_members, bb.next_members), (108, 36));
-    assert_eq!(bb.observed_ae, Some(2.0));
+    let (a, bb) = (&blend.groups[0].admissions, &blend.groups[1].admissions);
+    assert!((a.z - z).abs() < 1e-9 && (bb.z - z).abs() < 1e-9);
+    assert!((a.blended_ae - 1.0).abs() < 1e-9);
+    assert!((bb.blended_ae - (1.0 + z * (2.0 - 1.0))).abs() < 1e-9);
+    assert!((bb.blended_ae_se - ((1.0 - z) * tau2).sqrt()).abs() < 1e-9);
+    assert!((bb.observed_ae.unwrap() - 2.0).abs() < 1e-12);
+    assert_eq!((bb.expected, bb.ultimate), (300.0, 600.0));
+    assert_eq!(bb.expected_payout, 300_000.0);
+    let (groups_a, groups_b) = (&blend.groups[0], &blend.groups[1]);
+    assert_eq!((groups_a.next_members, groups_b.next_members), (108, 36));
+    // Payout totals over both benefits: b's stays cost 600 x 1,000, its drugs 3 x 50,000.
+    assert_eq!(groups_b.ultimate, 600_000.0 + 150_000.0);
+    assert_eq!(groups_b.expected, 300_000.0 + 150_000.0);
+    for g in &blend.groups {
+        assert_eq!(g.drug.z, 0.0);
+        assert_eq!(g.drug.blended_ae, 1.0);
+        assert_eq!(g.drug.observed_ae, Some(1.0));
+    }
+}
+
+/// The drugs are blended on their own: admissions as expected, group b's drug payout 1.5 to
+/// 2.5 times the basis's (weights: the expected drug payout, 50,000 a month).
+#[test]
+fn the_drugs_are_blended_on_their_payout_apart_from_the_admissions() {
+    let b = basis(&[("a", 10.0), ("b", 10.0)]);
+    let mut cells = Vec::new();
+    for (m, x) in [("2026-07", 1.5), ("2026-08", 2.0), ("2026-09", 2.5)] {
+        cells.push(cell("a", m, 10_000.0, 100.0, 1.0));
+        cells.push(cell("b", m, 10_000.0, 100.0, x));
+    }
+    let blend = blend(&b, &cells, &BTreeMap::new(), &BTreeMap::new(), 1.0);
+    // The same algebra as above with every weight 500 times larger: sigma^2 x 500, tau^2 the
+    // same, k x 500, Z the same.
+    let tau2 = 137.5 / 300.0;
+    assert!((blend.drug.within_variance - 12.5 * 500.0).abs() < 1e-6);
+    assert!((blend.drug.between_variance - tau2).abs() < 1e-9);
+    let z = 300.0 / (300.0 + 12.5 / tau2);
+    assert!((blend.groups[1].drug.blended_ae - (1.0 + z)).abs() < 1e-9);
+    assert_eq!(blend.groups[1].admissions.blended_ae, 1.0);
 }
 
 #[test]
 fn completion_factors_raise_the_ultimate_of_immature_months() {
     let b = basis(&[("a", 10.0), ("b", 10.0)]);
     let cells = vec![
-        cell("a", "2026-07", 10.0, 100.0),
-        cell("a", "2026-08", 10.0, 50.0),
-        cell("b", "2026-07", 10.0, 100.0),
-        cell("b", "2026-08", 10.0, 50.0),
+        cell("a", "2026-07", 1000.0, 10.0, 1.0),
+        cell("a", "2026-08", 1000.0, 5.0, 0.5),
+        cell("b", "2026-07", 1000.0, 10.0, 1.0),
+        cell("b", "2026-08", 1000.0, 5.0, 0.5),
     ];
     let completion: BTreeMap<String, f64> = [("2026-08".to_string(), 2.0)].into();
     let blend = blend(&b, &cells, &completion, &BTreeMap::new(), 1.0);
     // Completed, every month is A/E 1: no spread within or between, hence no credibility.
-    assert_eq!(blend.groups[0].ultimate, 200.0);
-    assert_eq!(blend.groups[0].observed_ae, Some(1.0));
-    assert_eq!(blend.within_variance, 0.0);
-    assert_eq!(blend.groups[0].z, 0.0);
-    assert_eq!(blend.groups[0].blended_ae, 1.0);
+    let a = &blend.groups[0];
+    assert_eq!(a.admissions.ultimate, 20.0);
+    assert_eq!(a.ultimate, 20_000.0 + 10_000.0);
+    assert_eq!(a.admissions.observed_ae, Some(1.0));
+    assert_eq!(a.drug.observed_ae, Some(1.0));
+    // The immature month weighs what it has seen: 10 + 5 expected admissions reported.
+    assert_eq!(a.admissions.weight, 15.0);
+    assert_eq!(blend.admissions.within_variance, 0.0);
+    assert_eq!(a.admissions.z, 0.0);
+    assert_eq!(a.admissions.blended_ae, 1.0);
 }
 
 #[test]
@@ -114,14 +171,15 @@ fn without_repeated_months_there_is_no_credibility_and_it_says_why() {
     let b = basis(&[("a", 10.0)]);
     let blend = blend(
         &b,
-        &[cell("a", "2026-07", 10.0, 300.0)],
+        &[cell("a", "2026-07", 1000.0, 30.0, 3.0)],
         &BTreeMap::new(),
         &BTreeMap::new(),
         1.0,
     );
-    assert!(blend.note.is_some());
-    assert_eq!(blend.groups[0].z, 0.0);
-    assert_eq!(blend.groups[0].blended_ae, 1.0);
+    assert!(blend.admissions.note.is_some() && blend.drug.note.is_some());
+    assert_eq!(blend.groups[0].admissions.z, 0.0);
+    assert_eq!(blend.groups[0].admissions.blended_ae, 1.0);
+    assert_eq!(blend.groups[0].drug.blended_ae, 1.0);
 }
 
 const BASIS: &str = r#"
@@ -167,35 +225,45 @@ fn the_written_scenario_loads_prices_and_carries_the_blend_into_its_table() {
     .unwrap();
     let old = "75-84/M/standard";
     let young = "18-39/F/standard";
-    let blend = Blend {
+    let structure = BlendStructure {
         within_variance: 1.0,
         between_variance: 0.04,
         k: Some(25.0),
         note: None,
+    };
+    let benefit = |observed: f64, z: f64, blended: f64, se: f64| BenefitCredibility {
+        expected: 1.0,
+        ultimate: observed,
+        expected_payout: 100.0,
+        weight: 1.0,
+        observed_ae: Some(observed),
+        z,
+        blended_ae: blended,
+        blended_ae_se: se,
+    };
+    let blend = Blend {
+        admissions: structure.clone(),
+        drug: structure,
         groups: vec![
             GroupCredibility {
                 group: old.into(),
                 members: 400,
                 next_members: 360,
                 member_years: 200.0,
-                expected: 1.0,
-                ultimate: 1.0,
-                observed_ae: Some(1.4),
-                z: 0.5,
-                blended_ae: 1.2,
-                blended_ae_se: 0.1,
+                expected: 200.0,
+                ultimate: 240.0,
+                admissions: benefit(1.4, 0.5, 1.2, 0.1),
+                drug: benefit(0.8, 0.5, 0.9, 0.1),
             },
             GroupCredibility {
                 group: young.into(),
                 members: 2000,
                 next_members: 1500,
                 member_years: 1000.0,
-                expected: 1.0,
-                ultimate: 1.0,
-                observed_ae: Some(1.0),
-                z: 0.9,
-                blended_ae: 1.0,
-                blended_ae_se: 0.06,
+                expected: 200.0,
+                ultimate: 200.0,
+                admissions: benefit(1.0, 0.9, 1.0, 0.06),
+                drug: benefit(1.0, 0.9, 1.0, 0.06),
             },
         ],
     };
@@ -212,18 +280,22 @@ fn the_written_scenario_loads_prices_and_carries_the_blend_into_its_table() {
         table_file: "renewal.csv",
     };
     let (written, steps) = price_renewal(&b, &blend, &assumptions).unwrap();
-    // The table: the old group's frequencies x 1.2, every cost x 1.05.
+    // The table: the old group's admissions x 1.2 and drug need x 0.9, every cost x 1.05.
     let rows = parse_morbidity(&ResolvedTable {
         name: "renewal.csv".into(),
         text: written.table_csv.clone(),
     })
     .unwrap();
     for (new, was) in rows.iter().zip(&table) {
-        let c = if new.id() == old { 1.2 } else { 1.0 };
+        let (a, d) = if new.id() == old {
+            (1.2, 0.9)
+        } else {
+            (1.0, 1.0)
+        };
         assert!(
-            (new.annual_hospitalization_rate - c * was.annual_hospitalization_rate).abs() < 1e-12
+            (new.annual_hospitalization_rate - a * was.annual_hospitalization_rate).abs() < 1e-12
         );
-        assert!((new.targeted_drug_need_rate - c * was.targeted_drug_need_rate).abs() < 1e-12);
+        assert!((new.targeted_drug_need_rate - d * was.targeted_drug_need_rate).abs() < 1e-12);
         assert!(
             (new.mean_oop_cost_per_admission - 1.05 * was.mean_oop_cost_per_admission).abs() < 1e-9
         );
