@@ -12,13 +12,14 @@
 //!   the size of a year's group is most of the spread of its cost (and the morbidity the
 //!   table can be wrong about is the rate);
 //! - specialty drugs: the month's drug payout, completed the same way, over the basis's
-//!   expected drug payout, weighted by it (a user's dispensings are not independent claims, so
-//!   their count does not measure the need rate).
+//!   expected drug payout, reported beside the admissions but not blended: a user's course is
+//!   dispensed month after month, so a group's months are not independent observations and
+//!   Bühlmann-Straub does not apply; the need rate stays the basis's.
 //!
 //! The structural parameters (within variance sigma^2, between variance tau^2) are estimated
-//! per benefit from these observations; each group's A/E is blended towards 1 (the basis):
+//! from the admissions' observations; each group's A/E is blended towards 1 (the basis):
 //! `c = Z x observed + (1 - Z)`, `Z = w / (w + k)`. The renewal multiplies the group's admission
-//! rate by the admissions' `c` and its drug need rate by the drugs' `c`; the cost per admission
+//! rate by `c` (and its drug need rate by the drugs' blend, which is 1); the cost per admission
 //! and per user stay the basis's, trended. The mean squared error of a credibility estimate
 //! towards a known mean is `(1 - Z) tau^2` (Bühlmann and Gisler 2005, section 4.5), which the
 //! written scenario carries as a risk factor on the frequencies (see `scenario.rs`): a thin
@@ -198,10 +199,24 @@ fn expected_of(basis: &Basis, group: &str, benefit: &str) -> Expected {
         })
 }
 
-/// One benefit's observations per group and month, `(A/E, weight)`, blended towards the basis.
+/// Why a benefit is not blended, when it is not.
+type Unblended = Option<&'static str>;
+
+/// The drugs are not blended: a user's course is dispensed month after month, so a group's
+/// months are one claim seen twelve times, not the independent observations Bühlmann-Straub
+/// needs (their within-group spread is small and the between-group spread large, which would
+/// give the few groups with a user a credibility near 1 and an A/E of 20 or more).
+const DRUGS_NOT_BLENDED: Unblended = Some(
+    "not blended (every Z is 0): a user's dispensings recur month after month, so a group's \
+     months are not independent observations; the need rate stays the basis's",
+);
+
+/// One benefit's observations per group and month, `(A/E, weight)`, blended towards the basis
+/// (or with every Z 0, and the reason, when `unblended` says why not).
 fn blend_benefit(
     ids: &[&str],
     observations: &BTreeMap<&str, Vec<(f64, f64)>>,
+    unblended: Unblended,
 ) -> (
     BlendStructure,
     Vec<(GroupSummary, credibility::Blended, f64)>,
@@ -219,15 +234,19 @@ fn blend_benefit(
             )
         })
         .collect();
-    let (structure, note) = match credibility::estimate_structure(std::slice::from_ref(&summaries))
-    {
+    let estimated = match unblended {
+        Some(reason) => Err(reason.to_string()),
+        None => credibility::estimate_structure(std::slice::from_ref(&summaries))
+            .map_err(|e| format!("no credibility (every Z is 0): {e}")),
+    };
+    let (structure, note) = match estimated {
         Ok(s) => (s, None),
-        Err(e) => (
+        Err(note) => (
             Structure {
                 within_variance: 0.0,
                 between_variance: 0.0,
             },
-            Some(format!("no credibility (every Z is 0): {e}")),
+            Some(note),
         ),
     };
     let (_, blended) = credibility::blend(&summaries, &structure, Some(1.0));
@@ -314,8 +333,8 @@ pub fn blend<'a>(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let (admissions_structure, admissions_blend) = blend_benefit(&ids, &admissions);
-    let (drug_structure, drug_blend) = blend_benefit(&ids, &drugs);
+    let (admissions_structure, admissions_blend) = blend_benefit(&ids, &admissions, None);
+    let (drug_structure, drug_blend) = blend_benefit(&ids, &drugs, DRUGS_NOT_BLENDED);
     let credibility_of = |(s, b, se): &(GroupSummary, credibility::Blended, f64),
                           expected: f64,
                           ultimate: f64,

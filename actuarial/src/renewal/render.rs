@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{Assumptions, Blend, Decomposition, StepPremiums};
+use super::{Assumptions, Blend, Decomposition, GroupCredibility, StepPremiums};
 
 /// Everything `puhui renew` reports (also its `--json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,6 +18,45 @@ pub struct RenewalReport {
     pub credibility: Blend,
     pub steps: StepPremiums,
     pub decomposition: Decomposition,
+}
+
+/// The columns of the group table: (text heading, page heading).
+const COLUMNS: [(&str, &str); 13] = [
+    ("group", "group"),
+    ("members", "members"),
+    ("next", "next year"),
+    ("mem-years", "member-years"),
+    ("expected", "expected payout"),
+    ("ultimate", "ultimate payout"),
+    ("adm exp", "admissions expected"),
+    ("adm ult", "admissions ultimate"),
+    ("A/E", "A/E"),
+    ("Z", "Z"),
+    ("blended", "blended A/E"),
+    ("SE", "SE"),
+    ("drug A/E", "drug A/E (not blended)"),
+];
+const TEXT_WIDTHS: [usize; 13] = [22, 8, 8, 10, 12, 12, 9, 9, 7, 6, 8, 6, 8];
+
+/// A group's row, formatted, for the text and the page alike.
+fn group_cells(g: &GroupCredibility) -> [String; 13] {
+    let ae = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
+    let a = &g.admissions;
+    [
+        g.group.clone(),
+        g.members.to_string(),
+        g.next_members.to_string(),
+        format!("{:.1}", g.member_years),
+        format!("{:.0}", g.expected),
+        format!("{:.0}", g.ultimate),
+        format!("{:.1}", a.expected),
+        format!("{:.1}", a.ultimate),
+        ae(a.observed_ae),
+        format!("{:.3}", a.z),
+        format!("{:.3}", a.blended_ae),
+        format!("{:.3}", a.blended_ae_se),
+        ae(g.drug.observed_ae),
+    ]
 }
 
 pub fn render_renewal(r: &RenewalReport) -> String {
@@ -42,6 +81,11 @@ pub fn render_renewal(r: &RenewalReport) -> String {
         ("hospital admissions (claim count)", &c.admissions),
         ("specialty drugs (payout)", &c.drug),
     ] {
+        if let Some(note) = &b.note {
+            // Not estimated: the variances are not figures of the data.
+            let _ = writeln!(out, "A/E of {what} by group and service month: {note}");
+            continue;
+        }
         let k = b.k.map_or(
             "- (no spread between groups: every Z is 0)".to_string(),
             |k| format!("{k:.1}"),
@@ -51,57 +95,30 @@ pub fn render_renewal(r: &RenewalReport) -> String {
             "Bühlmann-Straub on the A/E of {what} by group and service month: within variance {:.4}  between variance {:.6}  k {k}",
             b.within_variance, b.between_variance
         );
-        if let Some(note) = &b.note {
-            let _ = writeln!(out, "  {note}");
-        }
     }
-    let _ = writeln!(
-        out,
-        "\n{:<22} {:>8} {:>8} {:>10} {:>12} {:>12} | {:>9} {:>9} {:>7} {:>6} {:>8} {:>6} | {:>7} {:>6} {:>8} {:>6}",
-        "group",
-        "members",
-        "next",
-        "mem-years",
-        "expected",
-        "ultimate",
-        "adm exp",
-        "adm ult",
-        "A/E",
-        "Z",
-        "blended",
-        "SE",
-        "drug A/E",
-        "Z",
-        "blended",
-        "SE"
-    );
-    let ae = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
+    let _ = writeln!(out);
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(TEXT_WIDTHS)
+            .enumerate()
+            .map(|(i, (cell, width))| {
+                if i == 0 {
+                    format!("{cell:<width$}")
+                } else {
+                    format!("{cell:>width$}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let _ = writeln!(out, "{}", line(&COLUMNS.map(|(text, _)| text.to_string())));
     for g in &c.groups {
-        let (a, d) = (&g.admissions, &g.drug);
-        let _ = writeln!(
-            out,
-            "{:<22} {:>8} {:>8} {:>10.1} {:>12.0} {:>12.0} | {:>9.1} {:>9.1} {:>7} {:>6.3} {:>8.3} {:>6.3} | {:>7} {:>6.3} {:>8.3} {:>6.3}",
-            g.group,
-            g.members,
-            g.next_members,
-            g.member_years,
-            g.expected,
-            g.ultimate,
-            a.expected,
-            a.ultimate,
-            ae(a.observed_ae),
-            a.z,
-            a.blended_ae,
-            a.blended_ae_se,
-            ae(d.observed_ae),
-            d.z,
-            d.blended_ae,
-            d.blended_ae_se
-        );
+        let _ = writeln!(out, "{}", line(&group_cells(g)));
     }
     let _ = writeln!(
         out,
-        "(expected and ultimate: payout, CNY; adm: hospital admissions; A/E, Z, blended and SE per benefit)"
+        "(expected and ultimate: payout, CNY; adm: hospital admissions, with their A/E, Z, blended A/E and its SE; drug A/E: payout, not blended)"
     );
     let s = &r.steps;
     let _ = writeln!(out, "\nmodel premium per member");
@@ -205,49 +222,28 @@ pub fn renewal_html(r: &RenewalReport) -> String {
         ),
         ("specialty drugs (the payout)", &c.drug),
     ] {
+        if let Some(note) = &b.note {
+            let _ = write!(out, "<p>On the A/E of {what}: {}.</p>", escape(note));
+            continue;
+        }
         let k = b.k.map_or("-".to_string(), |k| format!("{k:.1}"));
         let _ = write!(
             out,
-            "<p>On the A/E of {what}: within variance {:.4}, between variance {:.6}, k {k}.{}</p>",
-            b.within_variance,
-            b.between_variance,
-            b.note
-                .as_ref()
-                .map_or(String::new(), |n| format!(" {}", escape(n)))
+            "<p>On the A/E of {what}: within variance {:.4}, between variance {:.6}, k {k}.</p>",
+            b.within_variance, b.between_variance
         );
     }
-    let _ = write!(
-        out,
-        "<table><tr><th>group</th><th>members</th><th>next year</th><th>member-years</th>\
-         <th>expected payout</th><th>ultimate payout</th><th>admissions expected</th>\
-         <th>admissions ultimate</th><th>A/E</th><th>Z</th><th>blended A/E</th><th>SE</th>\
-         <th>drug A/E</th><th>Z</th><th>blended A/E</th><th>SE</th></tr>"
-    );
-    let ae = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.3}"));
+    let _ = write!(out, "<table><tr>");
+    for (_, heading) in COLUMNS {
+        let _ = write!(out, "<th>{heading}</th>");
+    }
+    let _ = write!(out, "</tr>");
     for g in &c.groups {
-        let (a, d) = (&g.admissions, &g.drug);
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.0}</td><td>{:.0}</td>\
-             <td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td>\
-             <td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td></tr>",
-            escape(&g.group),
-            g.members,
-            g.next_members,
-            g.member_years,
-            g.expected,
-            g.ultimate,
-            a.expected,
-            a.ultimate,
-            ae(a.observed_ae),
-            a.z,
-            a.blended_ae,
-            a.blended_ae_se,
-            ae(d.observed_ae),
-            d.z,
-            d.blended_ae,
-            d.blended_ae_se
-        );
+        let _ = write!(out, "<tr>");
+        for cell in group_cells(g) {
+            let _ = write!(out, "<td>{}</td>", escape(&cell));
+        }
+        let _ = write!(out, "</tr>");
     }
     let _ = write!(
         out,

@@ -121,10 +121,10 @@ fn the_blend_moves_a_group_admitted_more_often_towards_its_experience_by_z() {
     }
 }
 
-/// The drugs are blended on their own: admissions as expected, group b's drug payout 1.5 to
-/// 2.5 times the basis's (weights: the expected drug payout, 50,000 a month).
+/// The drugs are reported but not blended: group b's drug payout is 1.5 to 2.5 times the
+/// basis's, and its admissions as expected.
 #[test]
-fn the_drugs_are_blended_on_their_payout_apart_from_the_admissions() {
+fn the_drugs_are_reported_and_not_blended() {
     let b = basis(&[("a", 10.0), ("b", 10.0)]);
     let mut cells = Vec::new();
     for (m, x) in [("2026-07", 1.5), ("2026-08", 2.0), ("2026-09", 2.5)] {
@@ -132,13 +132,14 @@ fn the_drugs_are_blended_on_their_payout_apart_from_the_admissions() {
         cells.push(cell("b", m, 10_000.0, 100.0, x));
     }
     let blend = blend(&b, &cells, &BTreeMap::new(), &BTreeMap::new(), 1.0);
-    // The same algebra as above with every weight 500 times larger: sigma^2 x 500, tau^2 the
-    // same, k x 500, Z the same.
-    let tau2 = 137.5 / 300.0;
-    assert!((blend.drug.within_variance - 12.5 * 500.0).abs() < 1e-6);
-    assert!((blend.drug.between_variance - tau2).abs() < 1e-9);
-    let z = 300.0 / (300.0 + 12.5 / tau2);
-    assert!((blend.groups[1].drug.blended_ae - (1.0 + z)).abs() < 1e-9);
+    assert!(blend.drug.note.as_deref().unwrap().contains("not blended"));
+    let drug = &blend.groups[1].drug;
+    assert!((drug.observed_ae.unwrap() - 2.0).abs() < 1e-12);
+    assert_eq!(
+        (drug.z, drug.blended_ae, drug.blended_ae_se),
+        (0.0, 1.0, 0.0)
+    );
+    assert_eq!(drug.expected, 150_000.0);
     assert_eq!(blend.groups[1].admissions.blended_ae, 1.0);
 }
 

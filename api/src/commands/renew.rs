@@ -13,13 +13,13 @@ use crate::config::DatabaseArgs;
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = "\
 Reads the experience study of the product as of the date (from the database, as `puhui \
-experience`), against the pricing scenario the product names. Per pricing group and \
-benefit, each service month's IBNR-completed experience over what the basis expected of its \
-member-years (hospital admissions: the count of inpatient claims; specialty drugs: the payout) \
-is blended with the basis by Bühlmann-Straub credibility (structural parameters estimated from \
-these ratios per benefit, reported); the admission rate moves by the admissions' blended A/E, \
-the drug need rate by the drugs', costs by the trend, and next year's members per group are \
-this year's times the renewal rate. The renewal scenario is \
+experience`), against the pricing scenario the product names. Per pricing group, each \
+service month's IBNR-completed count of inpatient claims over the admissions the basis expected \
+of its member-years is blended with the basis by Bühlmann-Straub credibility (structural \
+parameters estimated from these ratios, reported); the admission rate moves by the blended A/E, \
+costs by the trend, and next year's members per group are this year's times the renewal rate. \
+The drugs' A/E (payout) is reported but not blended: a user's dispensings recur month after \
+month, so a group's months are not independent observations. The renewal scenario is \
 written to --out with its morbidity table next to it (NAME-morbidity.csv); the \
 standard errors of the groups' credibility estimates become a risk factor on every group's \
 frequencies that gives next year's expected payout the variance of the independent group \
