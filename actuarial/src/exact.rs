@@ -4,7 +4,8 @@
 //! For each combination of factor nodes (one without factors), each group's member-level payout
 //! distribution (inpatient and drug, independent, so their transforms multiply) is put on a
 //! lattice of span H by splitting every atom between its two neighbouring points in proportion
-//! (which keeps the mean exactly and adds at most H^2 / 4 to a member's variance). The group's
+//! (which keeps the mean exactly and adds at most H^2 / 4 to the variance of each positive payout;
+//! a zero payout sits on the lattice). The group's
 //! total over its n members has the transform exp(n log phi), groups multiply, and one inverse
 //! FFT gives the total modulo the window width W = n_points x H. The window is placed at
 //! [mean - k sd, mean + k sd] with k from Bernstein's inequality (payouts per member-year are
@@ -131,18 +132,36 @@ impl Lattice {
     }
 }
 
-/// Mean, variance and the largest payout of a member-year of one group.
-fn member_moments(m: &GroupModel) -> (f64, f64, f64) {
+/// A member-year's payout moments in one group, as the lattice needs them.
+struct MemberMoments {
+    mean: f64,
+    var: f64,
+    /// The largest payout.
+    max: f64,
+    /// P(Y > 0) summed over the benefits: only a payout off the lattice's zero point is
+    /// rounded, so this bounds the members whose rounding adds variance.
+    off_zero: f64,
+}
+
+fn member_moments(m: &GroupModel) -> MemberMoments {
     let parts = [&m.inpatient, &m.specialty_drug];
-    let mut mean = 0.0;
-    let mut var = 0.0;
-    let mut max: f64 = 0.0;
+    let mut out = MemberMoments {
+        mean: 0.0,
+        var: 0.0,
+        max: 0.0,
+        off_zero: 0.0,
+    };
     for d in parts.into_iter().flatten() {
-        mean += d.mean;
-        var += d.variance();
-        max += d.atoms().map(|(v, _)| v).fold(0.0, f64::max);
+        out.mean += d.mean;
+        out.var += d.variance();
+        let (max, off_zero) = d
+            .atoms()
+            .filter(|&(v, _)| v > 0.0)
+            .fold((0.0, 0.0), |(m, q), (v, p)| (f64::max(m, v), q + p));
+        out.max += max;
+        out.off_zero += off_zero;
     }
-    (mean, var, max)
+    out
 }
 
 /// The k such that Bernstein's bound exp(-t^2 / (2 (s^2 + b t / 3))), t = k s, is below `target`
@@ -227,9 +246,22 @@ fn group_log_transform(m: &GroupModel, h: f64, n: usize) -> Vec<Complex> {
             let a = (z + zc).scale(0.5);
             let d = z - zc;
             let b = Complex::new(d.im * 0.5, -d.re * 0.5);
-            (a.ln() + b.ln()).scale(members)
+            // The member count is a whole number, so exp(n log(phi)) = phi^n on any branch of
+            // the logarithm: one logarithm of the product serves both benefits.
+            ln(a * b).scale(members)
         })
         .collect()
+}
+
+/// Principal logarithm, with log |z| from |z|^2 (cheaper than the overflow-safe hypot, which
+/// characteristic functions, |z| <= 1, do not need unless |z|^2 would underflow).
+fn ln(z: Complex) -> Complex {
+    let r2 = z.re * z.re + z.im * z.im;
+    if r2 > 1e-300 {
+        Complex::new(0.5 * r2.ln(), z.im.atan2(z.re))
+    } else {
+        z.ln()
+    }
 }
 
 /// The window of one combination: (start index on the lattice of span h, points), and its
@@ -238,27 +270,51 @@ struct Window {
     first: i64,
     points: usize,
     aliasing: f64,
-    /// Upper bound on the variance that rounding to the lattice adds: members x h^2 / 4.
+    /// Upper bound on the variance that rounding to the lattice adds: payers x h^2 / 4.
     rounding_added: f64,
 }
 
-fn moments(models: &[GroupModel]) -> (f64, f64, f64, f64) {
-    let (mut mean, mut var, mut bound, mut members) = (0.0, 0.0, 0.0_f64, 0.0);
+/// The total of one combination: its mean and variance, the bound on one member-year's payout,
+/// and the expected number of member-year payouts that the lattice rounds.
+struct Totals {
+    mean: f64,
+    var: f64,
+    bound: f64,
+    payers: f64,
+}
+
+/// Splitting a payout y between its two neighbouring lattice points, at fraction f of the
+/// span from the lower one, keeps its mean and adds h^2 f (1 - f) <= h^2 / 4 to its variance;
+/// a zero payout sits on the lattice and adds nothing. Members are independent, and so are a
+/// member's benefits (each is put on the lattice separately), so the added variance is at most
+/// h^2 / 4 times the expected number of positive payouts.
+fn moments(models: &[GroupModel]) -> Totals {
+    let mut t = Totals {
+        mean: 0.0,
+        var: 0.0,
+        bound: 0.0,
+        payers: 0.0,
+    };
     for m in models {
-        let (mu, v, b) = member_moments(m);
+        let mm = member_moments(m);
         let n = m.members as f64;
-        mean += n * mu;
-        var += n * v;
+        t.mean += n * mm.mean;
+        t.var += n * mm.var;
         if m.members > 0 {
-            bound = bound.max(b);
+            t.bound = t.bound.max(mm.max);
         }
-        members += n;
+        t.payers += n * mm.off_zero;
     }
-    (mean, var, bound, members)
+    t
 }
 
 fn window(models: &[GroupModel], h: f64, max_points: usize) -> Window {
-    let (mean, var, bound, members) = moments(models);
+    let Totals {
+        mean,
+        var,
+        bound,
+        payers,
+    } = moments(models);
     let sd = var.sqrt();
     let k = bernstein_k(sd, bound, ALIASING_TARGET);
     let lo = (mean - k * sd - bound).max(0.0);
@@ -283,7 +339,7 @@ fn window(models: &[GroupModel], h: f64, max_points: usize) -> Window {
         first,
         points,
         aliasing: aliasing.min(1.0),
-        rounding_added: members * h * h / 4.0,
+        rounding_added: payers * h * h / 4.0,
     }
 }
 
@@ -292,9 +348,9 @@ fn mixture_moments(factor_models: &FactorModels) -> (f64, f64) {
     let mut mean = 0.0;
     let mut second = 0.0;
     for (models, w) in factor_models.models.iter().zip(&factor_models.grid.weights) {
-        let (m, v, _, _) = moments(models);
-        mean += w * m;
-        second += w * (v + m * m);
+        let t = moments(models);
+        mean += w * t.mean;
+        second += w * (t.var + t.mean * t.mean);
     }
     (mean, (second - mean * mean).max(0.0))
 }
@@ -305,13 +361,18 @@ fn span(factor_models: &FactorModels, max_points: usize) -> f64 {
     let mut h_fine = f64::INFINITY;
     let mut h_fit: f64 = 0.0;
     for models in &factor_models.models {
-        let (mean, var, bound, members) = moments(models);
+        let Totals {
+            mean,
+            var,
+            bound,
+            payers,
+        } = moments(models);
         let sd = var.sqrt();
         let k = bernstein_k(sd, bound, ALIASING_TARGET);
         let width = 2.0 * (k * sd + bound);
         h_fit = h_fit.max(width.min(mean + k * sd + bound) / (max_points as f64 - 2.0));
-        if members > 0.0 && var > 0.0 {
-            h_fine = h_fine.min(2.0 * (ROUNDING_TARGET * var / members).sqrt());
+        if payers > 0.0 && var > 0.0 {
+            h_fine = h_fine.min(2.0 * (ROUNDING_TARGET * var / payers).sqrt());
         }
     }
     let h = h_fine.max(h_fit);
