@@ -3,11 +3,13 @@
 //!
 //! For each combination of factor nodes (one without factors), each group's member-level payout
 //! distribution (inpatient and drug, independent, so their transforms multiply) is put on a
-//! lattice of span H by splitting every atom between its two neighbouring points in proportion
-//! (which keeps the mean exactly and adds at most H^2 / 4 to the variance of each positive payout;
-//! a zero payout sits on the lattice). The group's
-//! total over its n members has the transform exp(n log phi), groups multiply, and one inverse
-//! FFT gives the total modulo the window width W = n_points x H. The window is placed at
+//! lattice of span H by splitting every atom between its two neighbouring points in proportion,
+//! which keeps the mean exactly and adds H^2 f (1 - f) <= H^2 / 4 to the variance of a payout at
+//! fraction f of the span above a point; a zero payout, most members' in a year, sits on the
+//! lattice and adds nothing. H is chosen so that the added variance stays under 1e-3 of the
+//! total's, and it is reported. The group's total over its n members has the transform
+//! exp(n log phi), groups multiply, and one inverse FFT gives the total modulo the window width
+//! W = n_points x H (n_points with no prime factor above 5). The window is placed at
 //! [mean - k sd, mean + k sd] with k from Bernstein's inequality (payouts per member-year are
 //! bounded by the sum of the annual limits), so the mass that wraps around is bounded and
 //! reported. Combinations are mixed with their probabilities on one common lattice.
@@ -17,7 +19,7 @@
 
 use rayon::prelude::*;
 
-use crate::fft::{Complex, fft_in_place};
+use crate::fft::{Complex, fft_smooth_in_place, smooth_size};
 use crate::member::PayoutDistribution;
 use crate::model::{FactorModels, GroupModel};
 
@@ -28,7 +30,7 @@ pub const MAX_POINTS: usize = 1 << 20;
 pub const MAX_POINTS_WITH_FACTORS: usize = 1 << 15;
 /// Target for the wrapped-around mass of each combination.
 const ALIASING_TARGET: f64 = 1e-12;
-/// Target for the variance the lattice rounding may add, relative to the variance.
+/// Target for the variance the lattice rounding may add, relative to the variance of the total.
 const ROUNDING_TARGET: f64 = 1e-3;
 
 /// A distribution on the lattice start + i span, i = 0..probs.len().
@@ -47,8 +49,9 @@ pub struct ExactError {
     /// Upper bound on the probability that wrapped around the window (summed over combinations,
     /// weighted).
     pub aliasing_mass: f64,
-    /// Upper bound on the variance added by rounding payouts to the lattice, relative to the
-    /// variance of the total.
+    /// The variance added by rounding payouts to the lattice (summed atom by atom, so exact for
+    /// the member distributions, and in particular a bound), relative to the variance of the
+    /// total.
     pub rounding_variance: f64,
     /// |sum of probabilities - 1| after the inverse transform (rounding in the FFT).
     pub mass_defect: f64,
@@ -174,11 +177,13 @@ fn bernstein_k(sd: f64, bound: f64, target: f64) -> f64 {
     0.5 * (a + (a * a + 8.0 * l).sqrt())
 }
 
-/// Transform of one benefit's member distribution on the lattice (span h, n points), added as
-/// log phi into `log_phi` times `members`.
-fn scatter(d: &PayoutDistribution, h: f64, buf: &mut [f64]) {
+/// One benefit's member distribution put on the lattice (span h, n points, modulo n), each atom
+/// split between its two neighbouring points; returns the variance that the split adds,
+/// sum of p h^2 f (1 - f) over the atoms at fraction f of the span above a point.
+fn scatter(d: &PayoutDistribution, h: f64, buf: &mut [f64]) -> f64 {
     let n = buf.len();
     let mut positive = 0.0;
+    let mut added = 0.0;
     for (v, p) in d.atoms() {
         positive += p;
         let x = v / h;
@@ -187,46 +192,53 @@ fn scatter(d: &PayoutDistribution, h: f64, buf: &mut [f64]) {
         let j = (j as usize) % n;
         buf[j] += p * (1.0 - frac);
         buf[(j + 1) % n] += p * frac;
+        added += p * frac * (1.0 - frac);
     }
     buf[0] += (1.0 - positive).max(0.0);
+    added * h * h
 }
 
-/// Sum over groups of n_g log phi_g on frequencies 0..=n/2 (the rest follow by symmetry).
+/// Sum over groups of n_g log phi_g on frequencies 0..=n/2 (the rest follow by symmetry), and
+/// the variance that putting the members' payouts on the lattice adds to the total.
 ///
 /// The groups are transformed in parallel a few at a time and added in group order, so the
 /// sum, and every figure after it, is the same whatever the number of threads (a parallel
 /// reduce would add in an order that depends on how the work was split).
-fn log_transform(models: &[GroupModel], h: f64, n: usize) -> Vec<Complex> {
+fn log_transform(models: &[GroupModel], h: f64, n: usize) -> (Vec<Complex>, f64) {
     const GROUPS_AT_ONCE: usize = 8;
     let mut sum = vec![Complex::new(0.0, 0.0); n / 2 + 1];
+    let mut added = 0.0;
     let populated: Vec<&GroupModel> = models.iter().filter(|m| m.members > 0).collect();
     for chunk in populated.chunks(GROUPS_AT_ONCE) {
-        let parts: Vec<Vec<Complex>> = chunk
+        let parts: Vec<(Vec<Complex>, f64)> = chunk
             .par_iter()
             .map(|m| group_log_transform(m, h, n))
             .collect();
-        for part in &parts {
+        for (part, part_added) in &parts {
             for (a, b) in sum.iter_mut().zip(part) {
                 *a = *a + *b;
             }
+            added += part_added;
         }
     }
-    sum
+    (sum, added)
 }
 
-/// n_g log phi_g of one group on frequencies 0..=n/2.
-fn group_log_transform(m: &GroupModel, h: f64, n: usize) -> Vec<Complex> {
+/// n_g log phi_g of one group on frequencies 0..=n/2, and n_g times the variance that the
+/// lattice adds to a member-year (members and benefits are independent, so these add).
+fn group_log_transform(m: &GroupModel, h: f64, n: usize) -> (Vec<Complex>, f64) {
     // Inpatient in the real part and drug in the imaginary part: one complex FFT
     // transforms both real sequences.
     let mut re = vec![0.0; n];
     let mut im = vec![0.0; n];
+    let mut added = 0.0;
     if let Some(d) = &m.inpatient {
-        scatter(d, h, &mut re);
+        added += scatter(d, h, &mut re);
     } else {
         re[0] = 1.0;
     }
     if let Some(d) = &m.specialty_drug {
-        scatter(d, h, &mut im);
+        added += scatter(d, h, &mut im);
     } else {
         im[0] = 1.0;
     }
@@ -235,9 +247,9 @@ fn group_log_transform(m: &GroupModel, h: f64, n: usize) -> Vec<Complex> {
         .zip(&im)
         .map(|(&a, &b)| Complex::new(a, b))
         .collect();
-    fft_in_place(&mut buf, false);
+    fft_smooth_in_place(&mut buf, false);
     let members = m.members as f64;
-    (0..=n / 2)
+    let half = (0..=n / 2)
         .map(|k| {
             let z = buf[k];
             let zc = buf[(n - k) % n];
@@ -250,7 +262,8 @@ fn group_log_transform(m: &GroupModel, h: f64, n: usize) -> Vec<Complex> {
             // the logarithm: one logarithm of the product serves both benefits.
             ln(a * b).scale(members)
         })
-        .collect()
+        .collect();
+    (half, members * added)
 }
 
 /// Principal logarithm, with log |z| from |z|^2 (cheaper than the overflow-safe hypot, which
@@ -265,13 +278,11 @@ fn ln(z: Complex) -> Complex {
 }
 
 /// The window of one combination: (start index on the lattice of span h, points), and its
-/// bounds on the wrapped mass and the rounding variance.
+/// bound on the wrapped mass.
 struct Window {
     first: i64,
     points: usize,
     aliasing: f64,
-    /// Upper bound on the variance that rounding to the lattice adds: payers x h^2 / 4.
-    rounding_added: f64,
 }
 
 /// The total of one combination: its mean and variance, the bound on one member-year's payout,
@@ -287,7 +298,7 @@ struct Totals {
 /// span from the lower one, keeps its mean and adds h^2 f (1 - f) <= h^2 / 4 to its variance;
 /// a zero payout sits on the lattice and adds nothing. Members are independent, and so are a
 /// member's benefits (each is put on the lattice separately), so the added variance is at most
-/// h^2 / 4 times the expected number of positive payouts.
+/// h^2 / 4 times the expected number of positive payouts (`payers`).
 fn moments(models: &[GroupModel]) -> Totals {
     let mut t = Totals {
         mean: 0.0,
@@ -310,10 +321,7 @@ fn moments(models: &[GroupModel]) -> Totals {
 
 fn window(models: &[GroupModel], h: f64, max_points: usize) -> Window {
     let Totals {
-        mean,
-        var,
-        bound,
-        payers,
+        mean, var, bound, ..
     } = moments(models);
     let sd = var.sqrt();
     let k = bernstein_k(sd, bound, ALIASING_TARGET);
@@ -321,7 +329,8 @@ fn window(models: &[GroupModel], h: f64, max_points: usize) -> Window {
     let hi = mean + k * sd + bound;
     let first = (lo / h).floor() as i64;
     let needed = ((hi / h).ceil() as i64 - first + 2).max(2) as usize;
-    let points = needed.next_power_of_two().clamp(64, max_points);
+    // The next length with factors 2, 3 and 5 only: at most 25% above what the window needs.
+    let points = smooth_size(needed).clamp(64, max_points);
     let below = mean - first as f64 * h;
     let above = (first + points as i64) as f64 * h - mean;
     let tail = |t: f64| {
@@ -339,7 +348,6 @@ fn window(models: &[GroupModel], h: f64, max_points: usize) -> Window {
         first,
         points,
         aliasing: aliasing.min(1.0),
-        rounding_added: payers * h * h / 4.0,
     }
 }
 
@@ -356,11 +364,13 @@ fn mixture_moments(factor_models: &FactorModels) -> (f64, f64) {
 }
 
 /// The lattice span: fine enough that rounding adds at most [`ROUNDING_TARGET`] of the variance
-/// of the narrowest combination, and coarse enough that every window fits in `max_points`.
+/// of the total (mixed over the combinations: the variance that is reported, of which the
+/// factors make most when there are any), and coarse enough that every window fits in
+/// `max_points`.
 fn span(factor_models: &FactorModels, max_points: usize) -> f64 {
-    let mut h_fine = f64::INFINITY;
     let mut h_fit: f64 = 0.0;
-    for models in &factor_models.models {
+    let mut payers_mixed = 0.0;
+    for (models, w) in factor_models.models.iter().zip(&factor_models.grid.weights) {
         let Totals {
             mean,
             var,
@@ -371,18 +381,24 @@ fn span(factor_models: &FactorModels, max_points: usize) -> f64 {
         let k = bernstein_k(sd, bound, ALIASING_TARGET);
         let width = 2.0 * (k * sd + bound);
         h_fit = h_fit.max(width.min(mean + k * sd + bound) / (max_points as f64 - 2.0));
-        if payers > 0.0 && var > 0.0 {
-            h_fine = h_fine.min(2.0 * (ROUNDING_TARGET * var / payers).sqrt());
-        }
+        payers_mixed += w * payers;
     }
+    let (_, var) = mixture_moments(factor_models);
+    // Rounding adds at most sum over combinations of weight x payers x h^2 / 4 (see `moments`).
+    let h_fine = if payers_mixed > 0.0 && var > 0.0 {
+        2.0 * (ROUNDING_TARGET * var / payers_mixed).sqrt()
+    } else {
+        f64::INFINITY
+    };
     let h = h_fine.max(h_fit);
     if h.is_finite() && h > 0.0 { h } else { 1.0 }
 }
 
-/// The distribution of one combination's total: (first lattice index, probabilities).
-fn combination(models: &[GroupModel], h: f64, w: &Window) -> (Vec<f64>, f64) {
+/// The distribution of one combination's total on its window: (probabilities, |mass - 1|, the
+/// variance that the lattice adds).
+fn combination(models: &[GroupModel], h: f64, w: &Window) -> (Vec<f64>, f64, f64) {
     let n = w.points;
-    let half = log_transform(models, h, n);
+    let (half, added) = log_transform(models, h, n);
     let mut buf = vec![Complex::new(0.0, 0.0); n];
     for (k, z) in half.iter().enumerate() {
         let e = z.exp();
@@ -391,14 +407,14 @@ fn combination(models: &[GroupModel], h: f64, w: &Window) -> (Vec<f64>, f64) {
             buf[n - k] = Complex::new(e.re, -e.im);
         }
     }
-    fft_in_place(&mut buf, true);
+    fft_smooth_in_place(&mut buf, true);
     let inv = 1.0 / n as f64;
     let first = w.first.rem_euclid(n as i64) as usize;
     let probs: Vec<f64> = (0..n)
         .map(|i| (buf[(first + i) % n].re * inv).max(0.0))
         .collect();
     let total: f64 = probs.iter().sum();
-    (probs, (total - 1.0).abs())
+    (probs, (total - 1.0).abs(), added)
 }
 
 /// The exact distribution of the portfolio total, mixed over the factor combinations.
@@ -427,13 +443,13 @@ pub fn portfolio(factor_models: &FactorModels) -> (Lattice, ExactError) {
         lattice_points: windows.iter().map(|w| w.points).max().unwrap_or(0),
         ..ExactError::default()
     };
-    let parts: Vec<(Vec<f64>, f64)> = factor_models
+    let parts: Vec<(Vec<f64>, f64, f64)> = factor_models
         .models
         .par_iter()
         .zip(&windows)
         .map(|(m, w)| combination(m, h, w))
         .collect();
-    for ((probs, defect), (w, weight)) in parts
+    for ((probs, defect, added), (w, weight)) in parts
         .iter()
         .zip(windows.iter().zip(&factor_models.grid.weights))
     {
@@ -442,11 +458,10 @@ pub fn portfolio(factor_models: &FactorModels) -> (Lattice, ExactError) {
             *slot += weight * p;
         }
         err.aliasing_mass += weight * w.aliasing;
-        rounding += weight * w.rounding_added;
+        rounding += weight * added;
         err.mass_defect += weight * defect;
     }
-    let (mean, var) = mixture_moments(factor_models);
-    let _ = mean;
+    let (_, var) = mixture_moments(factor_models);
     err.rounding_variance = if var > 0.0 { rounding / var } else { 0.0 };
     (
         Lattice {
