@@ -22,7 +22,7 @@ use crate::dist::{Frequency, Severity};
 
 mod lattice;
 
-use lattice::build_core;
+use lattice::build_cores;
 
 /// Terms of one benefit as they apply to one group (coinsurance already chosen for the group's
 /// pre-existing status).
@@ -132,6 +132,20 @@ struct Core {
     probs: Vec<f64>,
 }
 
+impl Core {
+    /// Every probability multiplied by `ratio`: a single event's distribution at another event
+    /// probability.
+    fn scaled(&self, ratio: f64) -> Self {
+        Self {
+            method: self.method,
+            prob_positive: self.prob_positive * ratio,
+            span: self.span,
+            values: self.values.clone(),
+            probs: self.probs.iter().map(|p| p * ratio).collect(),
+        }
+    }
+}
+
 impl PayoutDistribution {
     /// Builds the distribution at the given resolution, plus a coarser build for the error
     /// estimate.
@@ -141,8 +155,30 @@ impl PayoutDistribution {
         terms: &PayoutTerms,
         resolution: Resolution,
     ) -> Result<Self, PayoutError> {
-        let fine = build_core(frequency, severity, terms, resolution)?;
-        let coarse = build_core(frequency, severity, terms, resolution.coarser())?;
+        Self::build_many(std::slice::from_ref(frequency), severity, terms, resolution)?
+            .pop()
+            .ok_or(PayoutError::Numerical("no distribution built"))
+    }
+
+    /// The distributions for several frequencies with the same severity and terms (the nodes
+    /// of a frequency factor), each as [`build`](Self::build) gives it; the severity's lattice
+    /// and its transform (or a single event's payout given the event) are computed once for
+    /// all of them.
+    pub fn build_many(
+        frequencies: &[Frequency],
+        severity: &Severity,
+        terms: &PayoutTerms,
+        resolution: Resolution,
+    ) -> Result<Vec<Self>, PayoutError> {
+        let fine = build_cores(frequencies, severity, terms, resolution)?;
+        let coarse = build_cores(frequencies, severity, terms, resolution.coarser())?;
+        fine.into_iter()
+            .zip(coarse)
+            .map(|(fine, coarse)| Self::from_cores(fine, &coarse, terms))
+            .collect()
+    }
+
+    fn from_cores(fine: Core, coarse: &Core, terms: &PayoutTerms) -> Result<Self, PayoutError> {
         let (mean, second) = moments(&fine.values, &fine.probs);
         let (coarse_mean, coarse_second) = moments(&coarse.values, &coarse.probs);
         let std = |m: f64, s: f64| (s - m * m).max(0.0).sqrt();
@@ -177,31 +213,6 @@ impl PayoutDistribution {
             probs: fine.probs,
             table,
         })
-    }
-
-    /// The distribution of a single-event benefit whose event probability is multiplied by `k`
-    /// (capped at probability 1): the payout given an event is unchanged, so every atom's
-    /// probability and the moments scale by the same ratio, and the sampling table (conditional
-    /// on a payout) is kept. None for a compound distribution, which must be rebuilt.
-    pub fn with_event_probability_scaled(&self, p_event: f64, k: f64) -> Option<Self> {
-        if self.method == PayoutMethod::Compound {
-            return None;
-        }
-        if self.method == PayoutMethod::None || p_event <= 0.0 {
-            return Some(self.clone());
-        }
-        let ratio = (p_event * k).min(1.0) / p_event;
-        let mut out = self.clone();
-        out.prob_positive *= ratio;
-        out.mean *= ratio;
-        out.second_moment *= ratio;
-        out.mean_error_estimate *= ratio;
-        out.prob_error_estimate *= ratio;
-        out.std_error_estimate *= ratio.sqrt();
-        for p in &mut out.probs {
-            *p *= ratio;
-        }
-        Some(out)
     }
 
     /// Var[Y].
