@@ -223,12 +223,13 @@ fn log_transform(models: &[GroupModel], h: f64, n: usize) -> (Vec<Complex>, f64)
     let mut sum = vec![Complex::new(0.0, 0.0); n / 2 + 1];
     let mut added = 0.0;
     let mut populated: Vec<&GroupModel> = models.iter().filter(|m| m.members > 0).collect();
-    let payers = |m: &GroupModel| m.members as f64 * member_moments(m).off_zero;
-    if let Some(first) = (0..populated.len()).max_by(|&a, &b| {
-        payers(populated[a])
-            .total_cmp(&payers(populated[b]))
-            .then(b.cmp(&a))
-    }) {
+    let payers: Vec<f64> = populated
+        .iter()
+        .map(|m| m.members as f64 * member_moments(m).off_zero)
+        .collect();
+    if let Some(first) =
+        (0..populated.len()).max_by(|&a, &b| payers[a].total_cmp(&payers[b]).then(b.cmp(&a)))
+    {
         populated[..=first].rotate_right(1);
     }
     let (head, rest) = populated.split_at(populated.len().min(1));
@@ -359,10 +360,10 @@ fn moments(models: &[GroupModel]) -> Totals {
     t
 }
 
-fn window(models: &[GroupModel], h: f64, max_points: usize) -> Window {
-    let Totals {
+fn window(totals: &Totals, h: f64, max_points: usize) -> Window {
+    let &Totals {
         mean, var, bound, ..
-    } = moments(models);
+    } = totals;
     let sd = var.sqrt();
     let k = bernstein_k(sd, bound, ALIASING_TARGET);
     let lo = (mean - k * sd - bound).max(0.0);
@@ -392,11 +393,10 @@ fn window(models: &[GroupModel], h: f64, max_points: usize) -> Window {
 }
 
 /// Mean and variance of the total mixed over the combinations.
-fn mixture_moments(factor_models: &FactorModels) -> (f64, f64) {
+fn mixture_moments(totals: &[Totals], weights: &[f64]) -> (f64, f64) {
     let mut mean = 0.0;
     let mut second = 0.0;
-    for (models, w) in factor_models.models.iter().zip(&factor_models.grid.weights) {
-        let t = moments(models);
+    for (t, w) in totals.iter().zip(weights) {
         mean += w * t.mean;
         second += w * (t.var + t.mean * t.mean);
     }
@@ -407,23 +407,23 @@ fn mixture_moments(factor_models: &FactorModels) -> (f64, f64) {
 /// of the total (mixed over the combinations: the variance that is reported, of which the
 /// factors make most when there are any), and coarse enough that every window fits in
 /// `max_points`.
-fn span(factor_models: &FactorModels, max_points: usize) -> f64 {
+fn span(totals: &[Totals], weights: &[f64], max_points: usize) -> f64 {
     let mut h_fit: f64 = 0.0;
     let mut payers_mixed = 0.0;
-    for (models, w) in factor_models.models.iter().zip(&factor_models.grid.weights) {
-        let Totals {
+    for (t, w) in totals.iter().zip(weights) {
+        let &Totals {
             mean,
             var,
             bound,
             payers,
-        } = moments(models);
+        } = t;
         let sd = var.sqrt();
         let k = bernstein_k(sd, bound, ALIASING_TARGET);
         let width = 2.0 * (k * sd + bound);
         h_fit = h_fit.max(width.min(mean + k * sd + bound) / (max_points as f64 - 2.0));
         payers_mixed += w * payers;
     }
-    let (_, var) = mixture_moments(factor_models);
+    let (_, var) = mixture_moments(totals, weights);
     // Rounding adds at most sum over combinations of weight x payers x h^2 / 4 (see `moments`).
     let h_fine = if payers_mixed > 0.0 && var > 0.0 {
         2.0 * (ROUNDING_TARGET * var / payers_mixed).sqrt()
@@ -468,12 +468,10 @@ pub fn portfolio(factor_models: &FactorModels) -> (Lattice, ExactError) {
     } else {
         MAX_POINTS
     };
-    let h = span(factor_models, max_points);
-    let windows: Vec<Window> = factor_models
-        .models
-        .iter()
-        .map(|m| window(m, h, max_points))
-        .collect();
+    let weights = &factor_models.grid.weights;
+    let totals: Vec<Totals> = factor_models.models.iter().map(|m| moments(m)).collect();
+    let h = span(&totals, weights, max_points);
+    let windows: Vec<Window> = totals.iter().map(|t| window(t, h, max_points)).collect();
     let lo = windows.iter().map(|w| w.first).min().unwrap_or(0);
     let hi = windows
         .iter()
@@ -505,7 +503,7 @@ pub fn portfolio(factor_models: &FactorModels) -> (Lattice, ExactError) {
         rounding += weight * added;
         err.mass_defect += weight * defect;
     }
-    let (_, var) = mixture_moments(factor_models);
+    let (_, var) = mixture_moments(&totals, weights);
     err.rounding_variance = if var > 0.0 { rounding / var } else { 0.0 };
     (
         Lattice {
