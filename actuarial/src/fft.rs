@@ -209,16 +209,21 @@ mod tests {
         let mut fast = x.clone();
         fft_smooth_in_place(&mut fast, false);
         for (k, got) in fast.iter().enumerate() {
-            let direct = x
-                .iter()
-                .enumerate()
-                .fold(Complex::new(0.0, 0.0), |acc, (j, v)| {
-                    let angle = -2.0 * std::f64::consts::PI * ((j * k) % n) as f64 / n as f64;
-                    let (s, c) = angle.sin_cos();
-                    acc + *v * Complex::new(c, s)
-                });
+            let direct = direct_dft(&x, k, -1.0);
             assert!((got.re - direct.re).abs() < 1e-10 && (got.im - direct.im).abs() < 1e-10);
         }
+    }
+
+    /// Term k of the DFT of `x` by its definition, with exp(sign 2 pi i j k / n).
+    fn direct_dft(x: &[Complex], k: usize, sign: f64) -> Complex {
+        let n = x.len();
+        x.iter()
+            .enumerate()
+            .fold(Complex::new(0.0, 0.0), |acc, (j, v)| {
+                let angle = sign * 2.0 * std::f64::consts::PI * ((j * k) % n) as f64 / n as f64;
+                let (s, c) = angle.sin_cos();
+                acc + *v * Complex::new(c, s)
+            })
     }
 
     #[test]
@@ -232,15 +237,7 @@ mod tests {
             let mut fast = x.clone();
             assert!(fft_in_place(&mut fast, inverse));
             for (k, got) in fast.iter().enumerate() {
-                let direct = x
-                    .iter()
-                    .enumerate()
-                    .fold(Complex::new(0.0, 0.0), |acc, (j, v)| {
-                        let angle =
-                            sign * 2.0 * std::f64::consts::PI * ((j * k) % n) as f64 / n as f64;
-                        let (s, c) = angle.sin_cos();
-                        acc + *v * Complex::new(c, s)
-                    });
+                let direct = direct_dft(&x, k, sign);
                 assert!((got.re - direct.re).abs() < 1e-10 && (got.im - direct.im).abs() < 1e-10);
             }
         }
