@@ -1,5 +1,5 @@
-//! A minimal complex type and the power-of-two FFT of the aggregate-loss convolutions (the
-//! member payout lattice and each group's total), on `rustfft`.
+//! A minimal complex type and the FFT (power-of-two and 5-smooth lengths) of the aggregate-loss
+//! convolutions (the member payout lattice and each group's total), on `rustfft`.
 
 use std::ops::{Add, Mul, Sub};
 
@@ -64,18 +64,50 @@ impl Mul for Complex {
 /// transform (the caller divides by the length).
 ///
 /// Returns false, leaving the buffer untouched, when the length is not a power of two.
-///
+pub fn fft_in_place(buf: &mut [Complex], inverse: bool) -> bool {
+    if buf.len() > 1 && !buf.len().is_power_of_two() {
+        return false;
+    }
+    transform(buf, inverse);
+    true
+}
+
+/// In-place FFT of a buffer of any length, meant for lengths from [`smooth_size`], whose
+/// factors 2, 3 and 5 `rustfft` transforms about as fast per point as a power of two. A
+/// lattice sized to the next such length instead of the next power of two is at most 25%
+/// (rather than up to 100%) longer than it needs to be.
+pub fn fft_smooth_in_place(buf: &mut [Complex], inverse: bool) {
+    transform(buf, inverse);
+}
+
+/// The smallest length at least `n` with no prime factor above 5 (1 for 0).
+pub fn smooth_size(n: usize) -> usize {
+    let mut best = n.max(1).next_power_of_two();
+    let mut p5 = 1;
+    while p5 < best {
+        let mut p35 = p5;
+        while p35 < best {
+            // The smallest p35 x 2^a >= n.
+            let mut size = p35;
+            while size < n {
+                size *= 2;
+            }
+            best = best.min(size);
+            p35 *= 3;
+        }
+        p5 *= 5;
+    }
+    best
+}
+
 /// The transform is `rustfft`'s (SIMD butterflies where the CPU has them). Plans are cached per
 /// thread and direction, so the many transforms of one size (one per group and factor node) plan
 /// once; the buffer is copied into `rustfft`'s complex type and back, which is linear and small
 /// beside the transform itself.
-pub fn fft_in_place(buf: &mut [Complex], inverse: bool) -> bool {
+fn transform(buf: &mut [Complex], inverse: bool) {
     let n = buf.len();
     if n <= 1 {
-        return true;
-    }
-    if !n.is_power_of_two() {
-        return false;
+        return;
     }
     PLANNER.with(|cell| {
         let mut state = cell.borrow_mut();
@@ -101,7 +133,6 @@ pub fn fft_in_place(buf: &mut [Complex], inverse: bool) -> bool {
             *z = Complex::new(w.re, w.im);
         }
     });
-    true
 }
 
 /// One thread's FFT planner (which caches its plans by size and direction) and its buffers.
@@ -151,6 +182,51 @@ mod tests {
     }
 
     #[test]
+    fn smooth_sizes_are_the_least_with_factors_up_to_five() {
+        let smooth = |mut n: usize| {
+            for p in [2, 3, 5] {
+                while n.is_multiple_of(p) {
+                    n /= p;
+                }
+            }
+            n == 1
+        };
+        for n in 0..2_000 {
+            let s = smooth_size(n);
+            assert!(s >= n && smooth(s), "{n}: {s}");
+            assert!((n.max(1)..s).all(|m| !smooth(m)), "{n}: {s}");
+        }
+        assert_eq!(smooth_size(1 << 20), 1 << 20);
+        assert_eq!(smooth_size(4_098), 4_320);
+    }
+
+    #[test]
+    fn smooth_transform_matches_direct_dft() {
+        let n = 360;
+        let x: Vec<Complex> = (0..n)
+            .map(|j| Complex::new((j as f64 * 0.37).sin(), (j as f64 * 0.11).cos() * 0.5))
+            .collect();
+        let mut fast = x.clone();
+        fft_smooth_in_place(&mut fast, false);
+        for (k, got) in fast.iter().enumerate() {
+            let direct = direct_dft(&x, k, -1.0);
+            assert!((got.re - direct.re).abs() < 1e-10 && (got.im - direct.im).abs() < 1e-10);
+        }
+    }
+
+    /// Term k of the DFT of `x` by its definition, with exp(sign 2 pi i j k / n).
+    fn direct_dft(x: &[Complex], k: usize, sign: f64) -> Complex {
+        let n = x.len();
+        x.iter()
+            .enumerate()
+            .fold(Complex::new(0.0, 0.0), |acc, (j, v)| {
+                let angle = sign * 2.0 * std::f64::consts::PI * ((j * k) % n) as f64 / n as f64;
+                let (s, c) = angle.sin_cos();
+                acc + *v * Complex::new(c, s)
+            })
+    }
+
+    #[test]
     fn fft_matches_direct_dft_both_directions() {
         let n = 512;
         let x: Vec<Complex> = (0..n)
@@ -161,15 +237,7 @@ mod tests {
             let mut fast = x.clone();
             assert!(fft_in_place(&mut fast, inverse));
             for (k, got) in fast.iter().enumerate() {
-                let direct = x
-                    .iter()
-                    .enumerate()
-                    .fold(Complex::new(0.0, 0.0), |acc, (j, v)| {
-                        let angle =
-                            sign * 2.0 * std::f64::consts::PI * ((j * k) % n) as f64 / n as f64;
-                        let (s, c) = angle.sin_cos();
-                        acc + *v * Complex::new(c, s)
-                    });
+                let direct = direct_dft(&x, k, sign);
                 assert!((got.re - direct.re).abs() < 1e-10 && (got.im - direct.im).abs() < 1e-10);
             }
         }

@@ -134,14 +134,40 @@ fn build_one(
     (frequency_scale, cost_scale): (f64, f64),
     resolution: Resolution,
 ) -> Result<Option<Arc<PayoutDistribution>>, PricingError> {
+    let mut built = build_at(
+        scenario,
+        g,
+        benefit,
+        &[frequency_scale],
+        cost_scale,
+        resolution,
+    )?;
+    Ok(built.pop().flatten())
+}
+
+/// The payout distributions of one benefit of group `g` with its cost multiplied by
+/// `cost_scale` and its frequency (or need rate) mean by each of `frequency_scales`, built
+/// together so that they share what does not depend on the frequency; None each when the
+/// benefit is not priced.
+fn build_at(
+    scenario: &Scenario,
+    g: usize,
+    benefit: Benefit,
+    frequency_scales: &[f64],
+    cost_scale: f64,
+    resolution: Resolution,
+) -> Result<Vec<Option<Arc<PayoutDistribution>>>, PricingError> {
     let group = &scenario.groups()[g];
     let Some((f, s, t)) = group.benefit_model(benefit, scenario.benefits()) else {
-        return Ok(None);
+        return Ok(vec![None; frequency_scales.len()]);
     };
-    let f = scale_frequency(&f, frequency_scale);
+    let frequencies: Vec<_> = frequency_scales
+        .iter()
+        .map(|&k| scale_frequency(&f, k))
+        .collect();
     let s = scale_severity(&s, cost_scale);
-    PayoutDistribution::build(&f, &s, &t, resolution)
-        .map(|d| Some(Arc::new(d)))
+    PayoutDistribution::build_many(&frequencies, &s, &t, resolution)
+        .map(|built| built.into_iter().map(|d| Some(Arc::new(d))).collect())
         .map_err(|source| PricingError::Payout {
             group: group.id.clone(),
             benefit: benefit.key(),
@@ -165,18 +191,20 @@ pub struct FactorModels {
 }
 
 impl FactorModels {
-    /// Checks `cancel` before each group's (or each distinct distribution's) models.
+    /// Checks `cancel` before each group's models (with factors, before each benefit of a group
+    /// at each cost node).
     pub fn build(scenario: &Scenario, cancel: Option<&Cancellation>) -> Result<Self, PricingError> {
         let factors = scenario.risk_factors();
         let grid = FactorGrid::new(factors);
         if factors.is_empty() {
             return Ok(Self::without_factors(build_models(scenario, cancel)?));
         }
-        // Distinct (group, benefit, frequency scale, cost scale) across the grid, built once each.
+        // Distinct (group, benefit, cost scale, frequency scale) across the grid, built once
+        // each; those that differ only in the frequency scale are built together.
         type Key = (usize, Benefit, u64, u64);
         let key = |g: usize, b: Benefit, m: &Multipliers| -> Key {
             let (f, c) = benefit_scales(b, m);
-            (g, b, f.to_bits(), c.to_bits())
+            (g, b, c.to_bits(), f.to_bits())
         };
         let groups = scenario.groups().len();
         let mut keys: Vec<Key> = Vec::new();
@@ -189,40 +217,30 @@ impl FactorModels {
         }
         keys.sort_unstable();
         keys.dedup();
-        // A single-event benefit (the drug need) at a scaled event probability is the one at
-        // probability as given, rescaled: built once per cost node.
-        let mut unit: Vec<Key> = keys
-            .iter()
-            .filter(|k| single_event(scenario, k.0, k.1))
-            .map(|&(g, b, _, c)| (g, b, 1f64.to_bits(), c))
+        let runs: Vec<&[Key]> = keys
+            .chunk_by(|a, b| (a.0, a.1, a.2) == (b.0, b.1, b.2))
             .collect();
-        unit.sort_unstable();
-        unit.dedup();
-        let unit_built: Vec<Option<Arc<PayoutDistribution>>> = unit
+        let built: Vec<Vec<Option<Arc<PayoutDistribution>>>> = runs
             .par_iter()
-            .map(|&(g, b, _, c)| {
+            .map(|run| {
                 Cancellation::check(cancel)?;
-                build_one(scenario, g, b, (1.0, f64::from_bits(c)), FACTOR_RESOLUTION)
+                let (g, b, c, _) = run[0];
+                let frequency_scales: Vec<f64> = run.iter().map(|k| f64::from_bits(k.3)).collect();
+                build_at(
+                    scenario,
+                    g,
+                    b,
+                    &frequency_scales,
+                    f64::from_bits(c),
+                    FACTOR_RESOLUTION,
+                )
             })
             .collect::<Result<_, _>>()?;
-        let unit: HashMap<Key, Option<Arc<PayoutDistribution>>> =
-            unit.into_iter().zip(unit_built).collect();
-        let built: Vec<Option<Arc<PayoutDistribution>>> = keys
-            .par_iter()
-            .map(|&(g, b, f, c)| {
-                Cancellation::check(cancel)?;
-                let scale = (f64::from_bits(f), f64::from_bits(c));
-                if let Some(Some(base)) = unit.get(&(g, b, 1f64.to_bits(), c)) {
-                    let p = event_probability(scenario, g, b);
-                    if let Some(d) = base.with_event_probability_scaled(p, scale.0) {
-                        return Ok(Some(Arc::new(d)));
-                    }
-                }
-                build_one(scenario, g, b, scale, FACTOR_RESOLUTION)
-            })
-            .collect::<Result<_, _>>()?;
-        let table: HashMap<Key, Option<Arc<PayoutDistribution>>> =
-            keys.into_iter().zip(built).collect();
+        let table: HashMap<Key, Option<Arc<PayoutDistribution>>> = keys
+            .iter()
+            .copied()
+            .zip(built.into_iter().flatten())
+            .collect();
         let lookup = |k: Key| table.get(&k).cloned().flatten();
         let models = (0..grid.combos.len())
             .map(|c| {
@@ -253,19 +271,6 @@ impl FactorModels {
     pub fn all(&self) -> impl Iterator<Item = &GroupModel> {
         self.models.iter().flatten()
     }
-}
-
-/// Whether a benefit of a group has at most one event a year (a Bernoulli frequency).
-fn single_event(scenario: &Scenario, g: usize, b: Benefit) -> bool {
-    scenario.groups()[g]
-        .benefit_model(b, scenario.benefits())
-        .is_some_and(|(f, _, _)| f.is_single_event())
-}
-
-fn event_probability(scenario: &Scenario, g: usize, b: Benefit) -> f64 {
-    scenario.groups()[g]
-        .benefit_model(b, scenario.benefits())
-        .map_or(0.0, |(f, _, _)| f.mean())
 }
 
 /// The (frequency, cost) multipliers that apply to a benefit.

@@ -68,6 +68,7 @@ const BATCH: usize = 64;
 fn draw_many(dist: Option<&PayoutDistribution>, k: u64, rng: &mut ChaCha8Rng) -> Moments {
     let (mut s1, mut s2, mut s3, mut s4) = (0.0, 0.0, 0.0, 0.0);
     if let Some(d) = dist {
+        let table = d.sampling_table();
         let mut words = [0u64; BATCH];
         let mut left = k;
         while left > 0 {
@@ -76,7 +77,7 @@ fn draw_many(dist: Option<&PayoutDistribution>, k: u64, rng: &mut ChaCha8Rng) ->
                 *w = rng.next_u64();
             }
             for &w in &words[..n] {
-                let y = d.sample_positive_word(w);
+                let y = table.map_or(0.0, |t| t.sample_word(w));
                 let y2 = y * y;
                 s1 += y;
                 s2 += y2;
@@ -98,6 +99,7 @@ fn draw_both(
     rng: &mut ChaCha8Rng,
 ) -> (Moments, Moments, Moments) {
     let (mut mi, mut md, mut mt) = (Moments::default(), Moments::default(), Moments::default());
+    let (ti, td) = (inpatient.sampling_table(), drug.sampling_table());
     let mut words = [0u64; BATCH];
     let mut left = k;
     while left > 0 {
@@ -106,8 +108,8 @@ fn draw_both(
             *w = rng.next_u64();
         }
         for pair in words[..2 * n].chunks_exact(2) {
-            let yi = inpatient.sample_positive_word(pair[0]);
-            let yd = drug.sample_positive_word(pair[1]);
+            let yi = ti.map_or(0.0, |t| t.sample_word(pair[0]));
+            let yd = td.map_or(0.0, |t| t.sample_word(pair[1]));
             mi.add(yi);
             md.add(yd);
             mt.add(yi + yd);

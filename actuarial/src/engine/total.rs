@@ -3,6 +3,7 @@
 use crate::exact::{ExactError, Lattice};
 use crate::results::TotalDistributionSummary;
 use crate::scenario::REPORT_LEVELS;
+use crate::special::norm_sf;
 use crate::stats::{Sample, TailEstimate};
 
 /// Most bins of the stored density of the total.
@@ -154,6 +155,23 @@ fn lattice_histogram(lattice: &Lattice, lo: f64, hi: f64) -> Histogram {
     (start, width, density, outside)
 }
 
+/// E[Z | Z > z] for a standard normal Z and P(Z > z) = 1 - level: the TVaR of a normal total,
+/// in standard deviations above its mean (at least z, the VaR's).
+fn normal_tail_mean(level: f64) -> f64 {
+    let tail = (1.0 - level).clamp(1e-300, 1.0);
+    let (mut lo, mut hi) = (-40.0_f64, 40.0_f64);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if norm_sf(mid) > tail {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let z = 0.5 * (lo + hi);
+    (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt() / tail
+}
+
 /// The exact lattice distribution with its error bounds.
 pub(crate) struct ExactTotal {
     pub lattice: Lattice,
@@ -206,8 +224,15 @@ impl TotalDistribution for ExactTotal {
         (self.std, self.std_error)
     }
     fn tail(&self, level: f64) -> TailEstimate {
-        // Quantiles are read on the lattice: within one span, plus what the mean may be off.
-        let e = self.error.lattice_span + self.mean_error;
+        // Quantiles are read on the lattice: within one span, plus what the mean may be off,
+        // plus what the lattice's rounding moves them. That rounding adds a known variance V
+        // (`rounding_variance` x the variance) as the sum of many small independent errors of
+        // mean zero, nearly a normal noise: for a near-normal total it raises the standard
+        // deviation by V / (2 sd), which moves the quantile at z standard deviations by
+        // z V / (2 sd) and the TVaR by E[Z | Z > z] V / (2 sd). Twice the larger of the two
+        // leaves room for a skewed tail.
+        let rounding = self.error.rounding_variance * self.std * normal_tail_mean(level);
+        let e = self.error.lattice_span + self.mean_error + rounding;
         TailEstimate {
             var: self.lattice.var(level),
             var_se: e,
@@ -216,9 +241,15 @@ impl TotalDistribution for ExactTotal {
         }
     }
     fn prob_above(&self, x: f64) -> (f64, f64) {
+        // A normal noise of variance V moves P(total > x) by about V / 2 times the slope of the
+        // density at x, at most phi(1) / sd^2 for a normal total: twice that is
+        // `rounding_variance` x phi(1).
+        let phi_1 = (-0.5_f64).exp() / (2.0 * std::f64::consts::PI).sqrt();
         (
             self.lattice.prob_above(x),
-            self.error.aliasing_mass + self.error.mass_defect,
+            self.error.aliasing_mass
+                + self.error.mass_defect
+                + self.error.rounding_variance * phi_1,
         )
     }
     fn quantiles(&self, probabilities: &[f64]) -> Vec<f64> {
@@ -226,5 +257,20 @@ impl TotalDistribution for ExactTotal {
     }
     fn histogram(&self, lo: f64, hi: f64) -> Histogram {
         lattice_histogram(&self.lattice, lo, hi)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_tail_mean_is_the_normal_tvar() {
+        // phi(0) / 0.5, and phi(2.5758) / 0.005.
+        assert!((normal_tail_mean(0.5) - 0.797_884_560_8).abs() < 1e-9);
+        assert!((normal_tail_mean(0.995) - 2.891_949).abs() < 1e-5);
+        for level in [0.9, 0.99, 0.999] {
+            assert!(normal_tail_mean(level) > normal_tail_mean(level - 0.01));
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! severities discretised on a lattice and compounded by FFT for the others.
 
 use crate::dist::{Frequency, Severity};
-use crate::fft::{Complex, fft_in_place};
+use crate::fft::{Complex, fft_smooth_in_place, smooth_size};
 
 use super::{Core, PayoutError, PayoutMethod, PayoutTerms, Resolution};
 
@@ -28,20 +28,39 @@ fn none_core() -> Core {
     }
 }
 
-pub(super) fn build_core(
-    frequency: &Frequency,
+/// The cores for several frequencies with the same severity and terms (a frequency factor's
+/// nodes, or one frequency). What does not depend on the frequency is computed once: the
+/// severity's lattice and its transform for a compound, and for a single event the payout
+/// given the event, whose atoms every event probability only scales.
+pub(super) fn build_cores(
+    frequencies: &[Frequency],
     severity: &Severity,
     terms: &PayoutTerms,
     resolution: Resolution,
-) -> Result<Core, PayoutError> {
-    if terms.pays_nothing() || frequency.mean() <= 0.0 {
-        return Ok(none_core());
+) -> Result<Vec<Core>, PayoutError> {
+    let mut lattice: Option<SeverityLattice> = None;
+    let mut single: Option<(f64, Core)> = None;
+    let mut out = Vec::with_capacity(frequencies.len());
+    for frequency in frequencies {
+        let p = frequency.mean();
+        let core = if terms.pays_nothing() || p <= 0.0 {
+            none_core()
+        } else if frequency.is_single_event() {
+            let (p0, base) = match &single {
+                Some(s) => s,
+                None => single.insert((p, single_claim(p, severity, terms, resolution)?)),
+            };
+            base.scaled(p / *p0)
+        } else {
+            let lattice = match &lattice {
+                Some(l) => l,
+                None => lattice.insert(SeverityLattice::new(severity, terms, resolution)?),
+            };
+            lattice.compound(frequency, terms)?
+        };
+        out.push(core);
     }
-    if frequency.is_single_event() {
-        single_claim(frequency.mean(), severity, terms, resolution)
-    } else {
-        compound(frequency, severity, terms, resolution)
-    }
+    Ok(out)
 }
 
 fn single_claim(
@@ -112,46 +131,116 @@ fn single_claim(
     })
 }
 
-fn compound(
-    frequency: &Frequency,
-    severity: &Severity,
-    terms: &PayoutTerms,
-    resolution: Resolution,
-) -> Result<Core, PayoutError> {
-    let d = terms.deductible;
-    let cap = terms.cap_point();
-    let max_cells = resolution.max_cells.max(16);
-    let mut scale = severity_scale(severity);
-    if d > 0.0 {
-        scale = scale.min(d);
+/// A severity discretised on the lattice of one benefit's terms, tilted and transformed: what
+/// compounding it with any frequency starts from.
+struct SeverityLattice {
+    /// Lattice span.
+    h: f64,
+    /// Lattice points 0..=m; the top one carries all annual cost >= m h >= the cap.
+    m: usize,
+    /// Transform length, at least 2 (m + 1).
+    n: usize,
+    /// The transform of the tilted severity at frequencies 0..=n/2 (the rest are their
+    /// conjugates: the severity is real).
+    spectrum: Vec<Complex>,
+    /// exp(theta j), j < m: undoes the tilt.
+    untilt: Vec<f64>,
+}
+
+impl SeverityLattice {
+    fn new(
+        severity: &Severity,
+        terms: &PayoutTerms,
+        resolution: Resolution,
+    ) -> Result<Self, PayoutError> {
+        let d = terms.deductible;
+        let cap = terms.cap_point();
+        let max_cells = resolution.max_cells.max(16);
+        let mut scale = severity_scale(severity);
+        if d > 0.0 {
+            scale = scale.min(d);
+        }
+        let h0 = (scale / resolution.cells_per_scale).max(cap / max_cells as f64);
+        // Put D half way between lattice points (see the module notes). A deductible below one
+        // lattice step cannot be placed so without shrinking the step below h0 (and the lattice
+        // beyond its cap); it then falls inside the first cell, which the reported error
+        // estimate accounts for.
+        let h = if d >= h0 {
+            d / ((d / h0).floor() + 0.5)
+        } else {
+            h0
+        };
+        let m = (cap / h).ceil() as usize;
+        if m < 1 || m > 2 * max_cells + 2 {
+            return Err(PayoutError::Numerical("lattice size out of range"));
+        }
+        let f = discretise_capped(severity, h, m);
+        // The next length with factors 2, 3 and 5 only (rather than the next power of two,
+        // which can nearly double it).
+        let n = smooth_size(2 * (m + 1)).max(64);
+        // Tilting by exp(-theta j) suppresses wrap-around by exp(-12) on top of the (already
+        // tiny) probability of an annual cost beyond twice the cap, while untilting amplifies
+        // rounding by at most exp(6).
+        let theta = 12.0 / n as f64;
+        let mut buf: Vec<Complex> = (0..n)
+            .map(|j| {
+                let x = f.get(j).copied().unwrap_or(0.0);
+                Complex::real(x * (-theta * j as f64).exp())
+            })
+            .collect();
+        fft_smooth_in_place(&mut buf, false);
+        buf.truncate(n / 2 + 1);
+        Ok(Self {
+            h,
+            m,
+            n,
+            spectrum: buf,
+            untilt: (0..m).map(|j| (theta * j as f64).exp()).collect(),
+        })
     }
-    let h0 = (scale / resolution.cells_per_scale).max(cap / max_cells as f64);
-    // Put D half way between lattice points (see the module notes). A deductible below one
-    // lattice step cannot be placed so without shrinking the step below h0 (and the lattice
-    // beyond its cap); it then falls inside the first cell, which the reported error estimate
-    // accounts for.
-    let h = if d >= h0 {
-        d / ((d / h0).floor() + 0.5)
-    } else {
-        h0
-    };
-    // Lattice points 0..=m; the top one carries all annual cost >= m h >= cap.
-    let m = (cap / h).ceil() as usize;
-    if m < 1 || m > 2 * max_cells + 2 {
-        return Err(PayoutError::Numerical("lattice size out of range"));
+
+    /// The payout distribution with this severity and `frequency` (not a single event).
+    fn compound(&self, frequency: &Frequency, terms: &PayoutTerms) -> Result<Core, PayoutError> {
+        let g = self.annual_cost(frequency)?;
+        let below_cap: f64 = g.iter().sum();
+        let tail = (1.0 - below_cap).max(0.0);
+        let (values, probs, prob_positive) = payout_atoms(&g, tail, self.h, terms, frequency);
+        Ok(Core {
+            method: PayoutMethod::Compound,
+            prob_positive,
+            span: self.h,
+            values,
+            probs,
+        })
     }
-    let f = discretise_capped(severity, h, m);
-    let g = compound_on_lattice(&f, frequency)?;
-    let below_cap: f64 = g.iter().sum();
-    let tail = (1.0 - below_cap).max(0.0);
-    let (values, probs, prob_positive) = payout_atoms(&g, tail, h, terms, frequency);
-    Ok(Core {
-        method: PayoutMethod::Compound,
-        prob_positive,
-        span: h,
-        values,
-        probs,
-    })
+
+    /// The annual cost on the lattice below the top point: the compound of the frequency with
+    /// the lattice severity, by the inverse FFT of the generating function at the severity's
+    /// transform, untilted.
+    fn annual_cost(&self, frequency: &Frequency) -> Result<Vec<f64>, PayoutError> {
+        let n = self.n;
+        let mut buf = vec![Complex::real(0.0); n];
+        // The generating function has real coefficients, so pgf(conj z) = conj pgf(z): half
+        // the frequencies give the other half.
+        for (k, z) in self.spectrum.iter().enumerate() {
+            let v = frequency.pgf(*z);
+            buf[k] = v;
+            if k > 0 && k < n - k {
+                buf[n - k] = Complex::new(v.re, -v.im);
+            }
+        }
+        fft_smooth_in_place(&mut buf, true);
+        let inv_n = 1.0 / n as f64;
+        let g: Vec<f64> = buf[..self.m]
+            .iter()
+            .zip(&self.untilt)
+            .map(|(z, u)| (z.re * inv_n * u).max(0.0))
+            .collect();
+        if g.iter().any(|v| !v.is_finite()) {
+            return Err(PayoutError::Numerical("non-finite aggregate probability"));
+        }
+        Ok(g)
+    }
 }
 
 /// Severity on the lattice 0, h, ..., m h by local moment matching (mass at j h from the cells on
@@ -174,44 +263,6 @@ fn discretise_capped(severity: &Severity, h: f64, m: usize) -> Vec<f64> {
         }
     }
     f
-}
-
-/// The annual cost on the lattice below the top point, m = f.len() - 1 points: the compound of
-/// the frequency with the lattice severity `f`, by FFT of the generating function with
-/// exponential tilting.
-fn compound_on_lattice(f: &[f64], frequency: &Frequency) -> Result<Vec<f64>, PayoutError> {
-    let m = f.len() - 1;
-
-    let n = (2 * (m + 1)).next_power_of_two().max(64);
-    // Tilting by exp(-theta j) suppresses wrap-around by exp(-12) on top of the (already tiny)
-    // probability of an annual cost beyond twice the cap, while untilting amplifies rounding
-    // by at most exp(6).
-    let theta = 12.0 / n as f64;
-    let mut buf: Vec<Complex> = (0..n)
-        .map(|j| {
-            let x = f.get(j).copied().unwrap_or(0.0);
-            Complex::real(x * (-theta * j as f64).exp())
-        })
-        .collect();
-    if !fft_in_place(&mut buf, false) {
-        return Err(PayoutError::Numerical("FFT length"));
-    }
-    for z in buf.iter_mut() {
-        *z = frequency.pgf(*z);
-    }
-    if !fft_in_place(&mut buf, true) {
-        return Err(PayoutError::Numerical("FFT length"));
-    }
-    let inv_n = 1.0 / n as f64;
-    let g: Vec<f64> = buf[..m]
-        .iter()
-        .enumerate()
-        .map(|(j, z)| (z.re * inv_n * (theta * j as f64).exp()).max(0.0))
-        .collect();
-    if g.iter().any(|v| !v.is_finite()) {
-        return Err(PayoutError::Numerical("non-finite aggregate probability"));
-    }
-    Ok(g)
 }
 
 /// Payout atoms from the annual cost on the lattice (`g`, span h) and the mass at or above the

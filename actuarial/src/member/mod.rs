@@ -14,6 +14,8 @@
 //!   between two points, which makes both P(Y > 0) and E[Y] second-order accurate in h. The
 //!   error is estimated by rebuilding at twice the span and reported.
 
+use std::sync::OnceLock;
+
 use rand::RngCore;
 use serde::Serialize;
 
@@ -22,7 +24,7 @@ use crate::dist::{Frequency, Severity};
 
 mod lattice;
 
-use lattice::build_core;
+use lattice::build_cores;
 
 /// Terms of one benefit as they apply to one group (coinsurance already chosen for the group's
 /// pre-existing status).
@@ -109,13 +111,22 @@ pub struct PayoutDistribution {
     pub prob_error_estimate: f64,
     /// The same for the standard deviation of Y.
     pub std_error_estimate: f64,
-    /// Atoms in the sampling table after merging (see [`merge_for_sampling`]).
-    pub sampling_atoms: usize,
-    /// Relative loss of E[Y^2] from merging atoms for sampling (mean and P(Y > 0) are kept).
-    pub sampling_second_moment_loss: f64,
     values: Vec<f64>,
     probs: Vec<f64>,
+    /// The annual limit, where merging for sampling stops.
+    limit: f64,
+    /// Built on the first draw: the exact method never samples.
+    sampling: OnceLock<Sampling>,
+}
+
+/// The merged atoms of a distribution as the Monte Carlo samples them.
+#[derive(Debug, Clone)]
+struct Sampling {
     table: Option<AliasTable>,
+    /// Atoms in the sampling table after merging (see [`merge_for_sampling`]).
+    atoms: usize,
+    /// Relative loss of E[Y^2] from merging atoms for sampling (mean and P(Y > 0) are kept).
+    second_moment_loss: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -132,6 +143,20 @@ struct Core {
     probs: Vec<f64>,
 }
 
+impl Core {
+    /// Every probability multiplied by `ratio`: a single event's distribution at another event
+    /// probability.
+    fn scaled(&self, ratio: f64) -> Self {
+        Self {
+            method: self.method,
+            prob_positive: self.prob_positive * ratio,
+            span: self.span,
+            values: self.values.clone(),
+            probs: self.probs.iter().map(|p| p * ratio).collect(),
+        }
+    }
+}
+
 impl PayoutDistribution {
     /// Builds the distribution at the given resolution, plus a coarser build for the error
     /// estimate.
@@ -141,22 +166,43 @@ impl PayoutDistribution {
         terms: &PayoutTerms,
         resolution: Resolution,
     ) -> Result<Self, PayoutError> {
-        let fine = build_core(frequency, severity, terms, resolution)?;
-        let coarse = build_core(frequency, severity, terms, resolution.coarser())?;
+        Self::build_many(std::slice::from_ref(frequency), severity, terms, resolution)?
+            .pop()
+            .ok_or(PayoutError::Numerical("no distribution built"))
+    }
+
+    /// The distributions for several frequencies with the same severity and terms (the nodes
+    /// of a frequency factor), each as [`build`](Self::build) gives it; the severity's lattice
+    /// and its transform (or a single event's payout given the event) are computed once for
+    /// all of them.
+    pub fn build_many(
+        frequencies: &[Frequency],
+        severity: &Severity,
+        terms: &PayoutTerms,
+        resolution: Resolution,
+    ) -> Result<Vec<Self>, PayoutError> {
+        let fine = build_cores(frequencies, severity, terms, resolution)?;
+        let coarse = build_cores(frequencies, severity, terms, resolution.coarser())?;
+        fine.into_iter()
+            .zip(coarse)
+            .map(|(fine, coarse)| Self::from_cores(fine, &coarse, terms))
+            .collect()
+    }
+
+    fn from_cores(fine: Core, coarse: &Core, terms: &PayoutTerms) -> Result<Self, PayoutError> {
         let (mean, second) = moments(&fine.values, &fine.probs);
         let (coarse_mean, coarse_second) = moments(&coarse.values, &coarse.probs);
         let std = |m: f64, s: f64| (s - m * m).max(0.0).sqrt();
-        let (sample_values, sample_probs) =
-            merge_for_sampling(&fine.values, &fine.probs, terms.annual_limit);
-        let (_, sample_second) = moments(&sample_values, &sample_probs);
-        let table = if fine.prob_positive > 0.0 {
-            Some(
-                AliasTable::new(&sample_values, &sample_probs)
-                    .ok_or(PayoutError::Numerical("empty positive-payout distribution"))?,
-            )
-        } else {
-            None
-        };
+        // What the sampling table would refuse (see `AliasTable::new`), checked here so that
+        // building it on the first draw cannot fail: merging keeps the total probability.
+        let weight: f64 = fine
+            .probs
+            .iter()
+            .filter(|p| p.is_finite() && **p > 0.0)
+            .sum();
+        if fine.prob_positive > 0.0 && !(weight > 0.0 && weight.is_finite()) {
+            return Err(PayoutError::Numerical("empty positive-payout distribution"));
+        }
         Ok(Self {
             method: fine.method,
             prob_positive: fine.prob_positive,
@@ -167,41 +213,11 @@ impl PayoutDistribution {
             mean_error_estimate: (mean - coarse_mean).abs(),
             prob_error_estimate: (fine.prob_positive - coarse.prob_positive).abs(),
             std_error_estimate: (std(mean, second) - std(coarse_mean, coarse_second)).abs(),
-            sampling_atoms: sample_values.len(),
-            sampling_second_moment_loss: if second > 0.0 {
-                ((second - sample_second) / second).max(0.0)
-            } else {
-                0.0
-            },
             values: fine.values,
             probs: fine.probs,
-            table,
+            limit: terms.annual_limit,
+            sampling: OnceLock::new(),
         })
-    }
-
-    /// The distribution of a single-event benefit whose event probability is multiplied by `k`
-    /// (capped at probability 1): the payout given an event is unchanged, so every atom's
-    /// probability and the moments scale by the same ratio, and the sampling table (conditional
-    /// on a payout) is kept. None for a compound distribution, which must be rebuilt.
-    pub fn with_event_probability_scaled(&self, p_event: f64, k: f64) -> Option<Self> {
-        if self.method == PayoutMethod::Compound {
-            return None;
-        }
-        if self.method == PayoutMethod::None || p_event <= 0.0 {
-            return Some(self.clone());
-        }
-        let ratio = (p_event * k).min(1.0) / p_event;
-        let mut out = self.clone();
-        out.prob_positive *= ratio;
-        out.mean *= ratio;
-        out.second_moment *= ratio;
-        out.mean_error_estimate *= ratio;
-        out.prob_error_estimate *= ratio;
-        out.std_error_estimate *= ratio.sqrt();
-        for p in &mut out.probs {
-            *p *= ratio;
-        }
-        Some(out)
     }
 
     /// Var[Y].
@@ -223,10 +239,48 @@ impl PayoutDistribution {
     /// The draw of Y given Y > 0 for one uniformly random 64-bit word.
     #[inline]
     pub fn sample_positive_word(&self, word: u64) -> f64 {
-        match &self.table {
+        match &self.sampling().table {
             Some(t) => t.sample_word(word),
             None => 0.0,
         }
+    }
+
+    /// The table that [`sample_positive_word`](Self::sample_positive_word) draws from (None
+    /// when nothing is paid): for loops that draw many times and need it looked up once.
+    pub fn sampling_table(&self) -> Option<&AliasTable> {
+        self.sampling().table.as_ref()
+    }
+
+    /// Atoms in the sampling table after merging (see [`merge_for_sampling`]).
+    pub fn sampling_atoms(&self) -> usize {
+        self.sampling().atoms
+    }
+
+    /// Relative loss of E[Y^2] from merging atoms for sampling (mean and P(Y > 0) are kept).
+    pub fn sampling_second_moment_loss(&self) -> f64 {
+        self.sampling().second_moment_loss
+    }
+
+    fn sampling(&self) -> &Sampling {
+        self.sampling.get_or_init(|| {
+            let (values, probs) = merge_for_sampling(&self.values, &self.probs, self.limit);
+            let (_, merged_second) = moments(&values, &probs);
+            let second = self.second_moment;
+            Sampling {
+                // None when nothing is paid; otherwise `from_cores` checked what the table needs.
+                table: if self.prob_positive > 0.0 {
+                    AliasTable::new(&values, &probs)
+                } else {
+                    None
+                },
+                atoms: values.len(),
+                second_moment_loss: if second > 0.0 {
+                    ((second - merged_second) / second).max(0.0)
+                } else {
+                    0.0
+                },
+            }
+        })
     }
 }
 
