@@ -101,9 +101,15 @@ pub fn smooth_size(n: usize) -> usize {
 }
 
 /// The transform is `rustfft`'s (SIMD butterflies where the CPU has them). Plans are cached per
-/// thread and direction, so the many transforms of one size (one per group and factor node) plan
-/// once; the buffer is copied into `rustfft`'s complex type and back, which is linear and small
-/// beside the transform itself.
+/// thread, size and direction, so the many transforms of one size (one per group and factor
+/// node) plan once; the buffer is copied into `rustfft`'s complex type and back, which is linear
+/// and small beside the transform itself.
+///
+/// Each size is planned by a planner of its own: a planner reuses the sub-transforms it has
+/// already built, so the plan of a mixed-radix length depends on the sizes planned before it.
+/// Threads see the sizes in different orders, and two plans of one length round differently in
+/// the last bits; a fresh planner gives every thread the same plan, and the results do not
+/// depend on the thread count.
 fn transform(buf: &mut [Complex], inverse: bool) {
     let n = buf.len();
     if n <= 1 {
@@ -112,11 +118,18 @@ fn transform(buf: &mut [Complex], inverse: bool) {
     PLANNER.with(|cell| {
         let mut state = cell.borrow_mut();
         let state = &mut *state;
-        let plan = if inverse {
-            state.planner.plan_fft_inverse(n)
-        } else {
-            state.planner.plan_fft_forward(n)
-        };
+        let plan = state
+            .plans
+            .entry((n, inverse))
+            .or_insert_with(|| {
+                let mut planner = rustfft::FftPlanner::new();
+                if inverse {
+                    planner.plan_fft_inverse(n)
+                } else {
+                    planner.plan_fft_forward(n)
+                }
+            })
+            .clone();
         state.work.clear();
         state.work.extend(
             buf.iter()
@@ -135,16 +148,16 @@ fn transform(buf: &mut [Complex], inverse: bool) {
     });
 }
 
-/// One thread's FFT planner (which caches its plans by size and direction) and its buffers.
+/// One thread's FFT plans by size and direction, and its buffers.
 struct PlannerState {
-    planner: rustfft::FftPlanner<f64>,
+    plans: std::collections::HashMap<(usize, bool), std::sync::Arc<dyn rustfft::Fft<f64>>>,
     work: Vec<rustfft::num_complex::Complex64>,
     scratch: Vec<rustfft::num_complex::Complex64>,
 }
 
 thread_local! {
     static PLANNER: std::cell::RefCell<PlannerState> = std::cell::RefCell::new(PlannerState {
-        planner: rustfft::FftPlanner::new(),
+        plans: std::collections::HashMap::new(),
         work: Vec::new(),
         scratch: Vec::new(),
     });
