@@ -130,7 +130,7 @@ fn header(o: &mut String, r: &PricingResults) {
         r.scenario_hash, r.version, r.git_commit
     );
     let plus_minus = if r.method.name == "exact" {
-        "method: exact (FFT); +- is a bound on the numerical error"
+        "method: exact (FFT); +- is the numerical error: the lattice span, the wrapped-around mass and, for VaR, TVaR and probabilities, twice the normal estimate of what the lattice's rounding moves them"
     } else {
         "method: Monte Carlo; +- is one standard error of the estimate"
     };

@@ -283,7 +283,7 @@ fn headline(r: &PricingResults) -> String {
         ),
     ];
     let error_name = if exact {
-        "numerical error bound"
+        "numerical error"
     } else {
         "Monte Carlo standard error"
     };
